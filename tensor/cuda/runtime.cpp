@@ -1,0 +1,166 @@
+#include "tensor/cuda/runtime.h"
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "tensor/allocator.h"
+#include "tensor/error.h"
+
+#ifdef EMBER_WITH_CUDA
+#include "tensor/cuda/check.h"
+#endif
+
+namespace ember::cuda {
+
+#ifdef EMBER_WITH_CUDA
+
+bool built() { return true; }
+
+int device_count() {
+  static int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no driver" error
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+std::string unavailable_reason() {
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("no usable CUDA device: ") + cudaGetErrorString(err);
+  }
+  return n == 0 ? "no CUDA device found" : "";
+}
+
+static void require_device(int index, const char* what) {
+  int n = device_count();
+  EMBER_CHECK(n > 0, what, ": ", unavailable_reason());
+  EMBER_CHECK(index >= 0 && index < n, what, ": device cuda:", index, " out of range (", n,
+              " device(s))");
+}
+
+void set_device(int index) {
+  require_device(index, "cuda::set_device");
+  EMBER_CUDA_CHECK(cudaSetDevice(index));
+}
+
+int current_device() {
+  int d = 0;
+  EMBER_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+void synchronize() { EMBER_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+namespace {
+struct StreamTable {
+  std::mutex mu;
+  std::vector<cudaStream_t> streams;  // per device, created on first use
+};
+StreamTable& stream_table() {
+  static StreamTable t;
+  return t;
+}
+thread_local std::vector<void*> tls_override;  // per device, set by set_current_stream
+}  // namespace
+
+void* current_stream() {
+  int d = current_device();
+  if (d < static_cast<int>(tls_override.size()) && tls_override[d]) return tls_override[d];
+  auto& t = stream_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (t.streams.size() <= static_cast<size_t>(d)) t.streams.resize(d + 1, nullptr);
+  if (!t.streams[d]) EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&t.streams[d], cudaStreamNonBlocking));
+  return t.streams[d];
+}
+
+void set_current_stream(void* stream) {
+  int d = current_device();
+  if (tls_override.size() <= static_cast<size_t>(d)) tls_override.resize(d + 1, nullptr);
+  tls_override[d] = stream;
+}
+
+namespace {
+class CudaRawAllocator final : public RawAllocator {
+ public:
+  explicit CudaRawAllocator(int device) : device_(device) {}
+  void* raw_allocate(size_t nbytes) override {
+    int prev = current_device();
+    EMBER_CUDA_CHECK(cudaSetDevice(device_));
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, nbytes);
+    cudaSetDevice(prev);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    EMBER_CUDA_CHECK(err);
+    return p;
+  }
+  void raw_free(void* ptr) override { EMBER_CUDA_CHECK(cudaFree(ptr)); }
+  Device device() const override { return Device::cuda(device_); }
+
+ private:
+  int device_;
+};
+}  // namespace
+
+Allocator& caching_allocator(int device) {
+  require_device(device, "cuda::caching_allocator");
+  static std::mutex mu;
+  static std::vector<std::unique_ptr<CachingAllocator>> allocators;
+  std::lock_guard<std::mutex> lock(mu);
+  if (allocators.size() <= static_cast<size_t>(device)) allocators.resize(device + 1);
+  if (!allocators[device])
+    allocators[device] = std::make_unique<CachingAllocator>(std::make_unique<CudaRawAllocator>(device));
+  return *allocators[device];
+}
+
+void copy_bytes(void* dst, const void* src, size_t nbytes, CopyKind kind, void* stream) {
+  if (nbytes == 0) return;
+  cudaMemcpyKind k = kind == CopyKind::host_to_device   ? cudaMemcpyHostToDevice
+                     : kind == CopyKind::device_to_host ? cudaMemcpyDeviceToHost
+                                                        : cudaMemcpyDeviceToDevice;
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, k, stream_of(stream)));
+  if (kind != CopyKind::device_to_device) EMBER_CUDA_CHECK(cudaStreamSynchronize(stream_of(stream)));
+}
+
+void* pinned_alloc(size_t nbytes) {
+  void* p = nullptr;
+  EMBER_CUDA_CHECK(cudaMallocHost(&p, nbytes));
+  return p;
+}
+void pinned_free(void* ptr) { EMBER_CUDA_CHECK(cudaFreeHost(ptr)); }
+
+#else  // no CUDA backend
+
+static Error no_cuda(const char* what) {
+  return make_error(what, ": ember was built without the CUDA backend (configure with EMBER_CUDA=ON)");
+}
+bool built() { return false; }
+int device_count() { return 0; }
+std::string unavailable_reason() { return "ember was built without the CUDA backend"; }
+void set_device(int) { throw no_cuda("cuda::set_device"); }
+int current_device() { throw no_cuda("cuda::current_device"); }
+void synchronize() { throw no_cuda("cuda::synchronize"); }
+void* current_stream() { throw no_cuda("cuda::current_stream"); }
+void set_current_stream(void*) { throw no_cuda("cuda::set_current_stream"); }
+Allocator& caching_allocator(int) { throw no_cuda("cuda::caching_allocator"); }
+void copy_bytes(void*, const void*, size_t, CopyKind, void*) { throw no_cuda("cuda::copy_bytes"); }
+void* pinned_alloc(size_t) { throw no_cuda("cuda::pinned_alloc"); }
+void pinned_free(void*) { throw no_cuda("cuda::pinned_free"); }
+
+#endif
+
+}  // namespace ember::cuda
+
+namespace ember::cuda {
+bool is_available() { return device_count() > 0; }
+}  // namespace ember::cuda

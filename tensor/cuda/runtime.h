@@ -1,0 +1,37 @@
+// The CUDA runtime as ember uses it: devices, streams, the caching allocator and copies.
+// This header has no CUDA types in it, so it compiles in every build; without the CUDA
+// backend, device_count() is 0 and everything else throws an Error saying so.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace ember {
+class Allocator;
+namespace cuda {
+
+bool built();                  // was the CUDA backend compiled in?
+int device_count();            // 0 without the backend or without a GPU (never throws)
+bool is_available();           // device_count() > 0
+std::string unavailable_reason();  // why not, for skipped tests: "built without CUDA", ...
+
+void set_device(int index);
+int current_device();
+void synchronize();
+
+// The stream ember launches on for the current device (a cudaStream_t, opaque here).
+// Defaults to a non-blocking stream per device; set_current_stream switches it.
+void* current_stream();
+void set_current_stream(void* stream);
+
+Allocator& caching_allocator(int device);
+
+enum class CopyKind { host_to_device, device_to_host, device_to_device };
+// Asynchronous on `stream`, synchronized before returning for device_to_host.
+void copy_bytes(void* dst, const void* src, size_t nbytes, CopyKind kind, void* stream);
+
+// Page-locked host memory for fast transfers (the data loader's prefetch uses it).
+void* pinned_alloc(size_t nbytes);
+void pinned_free(void* ptr);
+
+}  // namespace cuda
+}  // namespace ember

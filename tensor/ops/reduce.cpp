@@ -1,0 +1,89 @@
+#include "tensor/ops/reduce.h"
+
+#include "tensor/cuda/runtime.h"
+#include "tensor/ops/binary.h"
+#include "tensor/profiler.h"
+
+namespace ember {
+namespace cpu {
+void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& plan);
+}
+namespace cuda {
+void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& plan);
+}
+
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
+  auto d = normalize_dims(dims, static_cast<int64_t>(shape.size()), "reduce");
+  Shape out;
+  size_t k = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    if (k < d.size() && d[k] == i) {
+      if (keepdim) out.push_back(1);
+      ++k;
+    } else {
+      out.push_back(shape[i]);
+    }
+  }
+  return out;
+}
+
+int64_t reduced_count(const Shape& shape, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : normalize_dims(dims, static_cast<int64_t>(shape.size()), "reduce")) n *= shape[d];
+  return n;
+}
+
+Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, const char* name) {
+  EMBER_CHECK(x.defined(), name, ": undefined tensor");
+  auto d = normalize_dims(dims, x.dim(), name);
+  ReducePlan plan;
+  size_t k = 0;
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    if (k < d.size() && d[k] == i) {
+      plan.red_sizes.push_back(x.size(i));
+      plan.red_strides.push_back(x.stride(i));
+      plan.reduced *= x.size(i);
+      ++k;
+    } else {
+      plan.kept_sizes.push_back(x.size(i));
+      plan.kept_strides.push_back(x.stride(i));
+      plan.outputs *= x.size(i);
+    }
+  }
+  bool is_arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
+  EMBER_CHECK(plan.reduced > 0 || op == ReduceOp::sum, name, ": cannot reduce over an empty dim (shape ",
+              x.shape_str(), ")");
+  EMBER_CHECK(x.dtype() != DType::boolean || op == ReduceOp::sum, name, ": dtype bool not supported");
+  DType out_dtype = is_arg ? DType::i64 : (x.dtype() == DType::boolean ? DType::i64 : x.dtype());
+  Tensor out = empty(reduced_shape(x.shape(), d, keepdim), out_dtype, x.device());
+  profile_count(static_cast<double>(x.numel()), static_cast<double>(x.nbytes() + out.nbytes()));
+  if (x.device().is_cpu()) {
+    cpu::reduce(op, x, out, plan);
+  } else {
+#ifdef EMBER_WITH_CUDA
+    cuda::set_device(x.device().index);
+    cuda::reduce(op, x, out, plan);
+#else
+    throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
+#endif
+  }
+  return out;
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  EMBER_CHECK(x.defined() && is_floating(x.dtype()), "mean: expected a floating tensor");
+  int64_t n = reduced_count(x.shape(), dims);
+  EMBER_CHECK(n > 0, "mean: cannot average over an empty dim (shape ", x.shape_str(), ")");
+  return div(sum(x, dims, keepdim), static_cast<double>(n));
+}
+
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  EMBER_CHECK(x.defined() && is_floating(x.dtype()), "var: expected a floating tensor");
+  int64_t n = reduced_count(x.shape(), dims);
+  EMBER_CHECK(n - correction > 0, "var: ", n, " element(s) with correction ", correction,
+              " leaves no degrees of freedom");
+  Tensor centered = sub(x, mean(x, dims, /*keepdim=*/true));
+  return div(sum(mul(centered, centered), dims, keepdim), static_cast<double>(n - correction));
+}
+
+}  // namespace ember

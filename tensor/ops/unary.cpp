@@ -1,0 +1,40 @@
+#include "tensor/ops/unary.h"
+
+#include "tensor/cuda/runtime.h"
+#include "tensor/profiler.h"
+
+namespace ember {
+namespace cpu {
+void unary(UnaryOp op, const Tensor& out, const Tensor& x);
+}
+namespace cuda {
+void unary(UnaryOp op, const Tensor& out, const Tensor& x);
+}
+
+const char* unary_op_name(UnaryOp op) {
+  static const char* names[] = {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "relu", "sigmoid", "tanh", "silu",
+                                "gelu", "gelu_tanh"};
+  return names[static_cast<int>(op)];
+}
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  const char* name = unary_op_name(op);
+  EMBER_CHECK(x.defined(), name, ": undefined tensor");
+  EMBER_CHECK(is_floating(x.dtype()) || op == UnaryOp::neg || op == UnaryOp::abs, name, ": dtype ",
+              dtype_name(x.dtype()), " not supported (expected a floating dtype)");
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  profile_count(static_cast<double>(x.numel()), static_cast<double>(2 * x.nbytes()));
+  if (x.device().is_cpu()) {
+    cpu::unary(op, out, x);
+  } else {
+#ifdef EMBER_WITH_CUDA
+    cuda::set_device(x.device().index);
+    cuda::unary(op, out, x);
+#else
+    throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
+#endif
+  }
+  return out;
+}
+
+}  // namespace ember

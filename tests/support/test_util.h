@@ -1,0 +1,48 @@
+// What every test shares: random inputs, float64 references, finite-difference gradient
+// checks, tensor comparison with a per-dtype bound, and the visible CUDA skip.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ember/ember.h"
+
+namespace ember::testing {
+
+// Uniform values in [lo, hi) (never all zeros), seeded.
+Tensor random_tensor(const Shape& shape, DType dtype = DType::f64, double lo = -1.0, double hi = 1.0,
+                     uint64_t seed = 1234, Device device = Device::cpu());
+// The same values as `t`, viewed through a non-contiguous layout (a transposed copy transposed
+// back, or a strided slice of a larger buffer), to exercise strided kernels.
+Tensor non_contiguous(const Tensor& t);
+
+// Host copy as doubles (row-major over t's shape).
+std::vector<double> values(const Tensor& t);
+
+// max |a - b| / (atol + rtol·|b|) <= 1 for every element, with the first offender reported.
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double rtol = 1e-5,
+                                     double atol = 1e-8);
+::testing::AssertionResult all_close(const Tensor& actual, const std::vector<double>& expected, double rtol = 1e-5,
+                                     double atol = 1e-8);
+
+// Finite-difference check of autograd. f maps Variables to one Variable. Every input that
+// requires grad is perturbed element by element (central differences, step eps) and the
+// numeric derivative of sum(f(x) · R), for a fixed random R, is compared with the analytic
+// gradient. Inputs should be f64.
+::testing::AssertionResult gradcheck(const std::function<Variable(const std::vector<Variable>&)>& f,
+                                     const std::vector<Variable>& inputs, double eps = 1e-6, double rtol = 1e-4,
+                                     double atol = 1e-6);
+
+// Fills a tensor with NaN so kernels that leave elements unwritten are caught.
+void poison(Tensor& t);
+
+}  // namespace ember::testing
+
+// Skips a CUDA test with the reason shown in the test output.
+#define EMBER_REQUIRE_CUDA()                                                          \
+  do {                                                                                \
+    if (!::ember::cuda::is_available())                                               \
+      GTEST_SKIP() << "CUDA test skipped: " << ::ember::cuda::unavailable_reason();   \
+  } while (0)
