@@ -1,0 +1,163 @@
+#include "apps/common/data_setup.h"
+
+#include <filesystem>
+
+#include "data/transforms.h"
+#include "ember/ember.h"
+
+namespace ember::apps {
+
+namespace fs = std::filesystem;
+
+data::DatasetPtr open_dataset(const std::string& path, bool skip_bad, int64_t generated_size, uint64_t seed) {
+  if (path.empty()) return std::make_shared<data::GeneratedDataset>(generated_size, 20, 32, seed);
+  EMBER_CHECK(fs::exists(path), "--data: '", path, "' does not exist");
+  data::ImageFileOptions io;
+  io.skip_bad = skip_bad;
+  if (fs::is_regular_file(path)) {
+    EMBER_CHECK(fs::path(path).extension() == ".bin", "--data: '", path,
+                "' is a file but not a CIFAR .bin file (give a directory for image folders)");
+    return std::make_shared<data::CifarBinaryDataset>(path, data::CifarSplit::train, data::Cifar100Labels::coarse);
+  }
+  fs::path dir(path);
+  if (fs::exists(dir / "train_master.tsv")) {
+    fs::path images = fs::exists(dir / "train") ? dir / "train" : dir;
+    return std::make_shared<data::CompetitionDataset>(images.string(), (dir / "train_master.tsv").string(), io);
+  }
+  if (fs::exists(dir / "data_batch_1.bin") || fs::exists(dir / "train.bin"))
+    return std::make_shared<data::CifarBinaryDataset>(path, data::CifarSplit::train, data::Cifar100Labels::coarse);
+  bool has_subdir = false;
+  for (auto& e : fs::directory_iterator(dir)) has_subdir = has_subdir || e.is_directory();
+  EMBER_CHECK(has_subdir, "--data: '", path,
+              "' is neither a CIFAR binary directory, a competition layout (train_master.tsv) nor an image folder "
+              "(one sub-folder per class)");
+  return std::make_shared<data::ImageFolderDataset>(path, io);
+}
+
+DataSetup open_data(const std::string& path, double val_fraction, uint64_t seed, bool skip_bad,
+                    int64_t generated_size, bool cifar100_fine) {
+  EMBER_CHECK(val_fraction >= 0 && val_fraction < 1, "--val-fraction must be in [0, 1), got ", val_fraction);
+  DataSetup s;
+  if (cifar100_fine && !path.empty())
+    s.all = std::make_shared<data::CifarBinaryDataset>(path, data::CifarSplit::train, data::Cifar100Labels::fine);
+  else
+    s.all = open_dataset(path, skip_bad, generated_size, seed);
+  s.num_classes = s.all->num_classes();
+  s.class_names = s.all->class_names();
+  if (path.empty())
+    s.description = "generated " + std::to_string(s.num_classes) + "-class 32x32 (" + std::to_string(s.all->size()) +
+                    " images)";
+  else
+    s.description = path;
+  if (val_fraction > 0) {
+    auto sp = data::split(s.all, val_fraction, seed, /*stratified=*/true);
+    s.train = sp.train;
+    s.val = sp.val;
+  } else {
+    s.train = s.all;
+  }
+  return s;
+}
+
+static data::Transform resize_and_normalize(int64_t resolution) {
+  std::vector<data::Transform> t;
+  if (resolution > 0) t.push_back(data::Resize{resolution, resolution});
+  t.push_back(data::Normalize::imagenet());
+  return data::Compose{t};
+}
+
+data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, int64_t resolution, const RecipeConfig& c) {
+  data::LoaderOptions o;
+  o.batch_size = c.batch_size;
+  o.shuffle = true;
+  o.drop_last = true;
+  o.num_workers = static_cast<int>(c.workers);
+  o.seed = c.seed;
+  o.cache_decoded = true;
+  int64_t native = ds->size() > 0 ? ds->get(0).image.size(1) : resolution;
+  std::vector<data::Transform> t;
+  if (c.augment) {
+    t.push_back(data::RandomCrop{native, native / 8});
+    t.push_back(data::RandomHorizontalFlip{});
+  }
+  if (resolution != native) t.push_back(data::Resize{resolution, resolution});
+  t.push_back(data::Normalize::imagenet());
+  o.transform = data::Compose{t};
+  if (c.mixup > 0 || c.cutmix > 0) {
+    int64_t C = ds->num_classes();
+    data::MixupOrCutmix mix{{C, c.mixup > 0 ? c.mixup : 0.2, c.label_smoothing},
+                            {C, c.cutmix > 0 ? c.cutmix : 1.0, c.label_smoothing},
+                            c.mixup > 0 && c.cutmix > 0 ? 0.5 : (c.cutmix > 0 ? 1.0 : 0.0)};
+    o.batch_transform = [mix](const Tensor& x, const Tensor& y, data::Rng& rng) { return mix(x, y, rng); };
+  }
+  if (c.device.is_cuda()) o.pin_memory = true;
+  return o;
+}
+
+data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, int64_t resolution, int64_t batch_size,
+                                        int64_t workers) {
+  data::LoaderOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = false;
+  o.drop_last = false;
+  o.num_workers = static_cast<int>(workers);
+  int64_t native = ds->size() > 0 ? ds->get(0).image.size(1) : resolution;
+  o.transform = resize_and_normalize(resolution != native ? resolution : 0);
+  return o;
+}
+
+Tensor flip_width(const Tensor& images) {
+  const int64_t W = images.size(3);
+  // A reversed view along W (negative strides are not views here), so copy column by column.
+  Tensor out = empty_like(images);
+  for (int64_t w = 0; w < W; ++w) out.narrow(3, W - 1 - w, 1).copy_(images.narrow(3, w, 1));
+  return out;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) s += (i ? "|" : "") + names[i];
+  return s;
+}
+
+std::vector<std::string> split_names(const std::string& joined) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : joined) {
+    if (ch == '|') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  if (!joined.empty()) out.push_back(cur);
+  return out;
+}
+
+std::vector<std::vector<int64_t>> confusion_matrix(const EvalOutput& ev, int64_t C) {
+  std::vector<std::vector<int64_t>> m(C, std::vector<int64_t>(C, 0));
+  const float* p = ev.probs.data<float>();
+  for (size_t i = 0; i < ev.labels.size(); ++i) {
+    int64_t y = ev.labels[i];
+    if (y < 0 || y >= C) continue;
+    const float* row = p + i * C;
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; ++c)
+      if (row[c] > row[best]) best = c;
+    m[y][best]++;
+  }
+  return m;
+}
+
+Predictions to_predictions(const EvalOutput& ev, int64_t C) {
+  Predictions p;
+  p.names = ev.names;
+  p.labels = ev.labels;
+  p.num_classes = C;
+  const float* v = ev.probs.data<float>();
+  p.probs.assign(v, v + ev.probs.numel());
+  return p;
+}
+
+}  // namespace ember::apps

@@ -1,0 +1,43 @@
+// The models the apps and benchmarks build by name, and loading weights into them.
+//
+//   effnet_b0 … effnet_b7      EfficientNet at its own resolution (224 … 600)
+//   effnet_b0_cifar            B0 with the stride-1 stem, for 32×32 inputs
+//   vit_ti_p4, vit_s_p4        ViT with 4×4 patches on 32×32 inputs (65 tokens)
+//   vit_ti16, vit_s16, vit_b16, vit_l16   ViT with 16×16 patches at 224×224
+//   effnet_tiny, vit_tiny      small configurations for quick CPU runs (scripts/run's default)
+#pragma once
+#include <memory>
+#include <string>
+
+#include "nn/efficientnet.h"
+#include "nn/module.h"
+#include "nn/vit.h"
+
+namespace ember::apps {
+
+struct ModelSpec {
+  std::string name;
+  std::string family;   // "effnet" | "vit"
+  int64_t resolution;   // the input size the model expects
+  std::string head_prefix;
+};
+
+struct ModelOptions {
+  int64_t num_classes = 20;
+  int64_t resolution = 0;      // 0: the model's own
+  double dropout = -1;         // < 0: the model's default
+  double drop_path = -1;
+  uint64_t seed = 0;
+};
+
+// Throws an Error listing the known names when `name` is not one of them.
+std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const ModelOptions& options, ModelSpec* spec = nullptr);
+std::string known_models();
+
+// Loads a safetensors file with timm's names into `model`, non-strictly: prints what was missing,
+// unexpected or mis-shaped; a classifier of another class count is left freshly initialised
+// (replaced), and a ViT pos_embed for another grid is resized bilinearly. Throws when anything
+// other than the head failed to load.
+void load_pretrained(const std::string& path, nn::UnaryModule& model, const ModelSpec& spec);
+
+}  // namespace ember::apps

@@ -1,0 +1,75 @@
+#include "apps/common/recipe_cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+namespace ember::apps {
+
+int recipe_main(int argc, char** argv, const std::string& program, const std::string& description,
+                const RecipeConfig& defaults) {
+  RecipeConfig c = defaults;
+  CLI::App app{program + ": " + description};
+  std::string device = c.device.str();
+  app.add_option("--model", c.model, "model name (" + known_models() + ")")->capture_default_str();
+  app.add_option("--data", c.data, "CIFAR binary, image folder or competition layout (default: generated data)")
+      ->check(CLI::ExistingPath);
+  app.add_option("--out", c.out, "output directory")->capture_default_str();
+  app.add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
+  app.add_option("--resolution", c.model_options.resolution, "input resolution (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--init", c.init, "start from these weights (timm-named safetensors)")->check(CLI::ExistingFile);
+  app.add_option("--resume", c.resume, "continue from a checkpoint written by this app")->check(CLI::ExistingFile);
+  app.add_option("--head-epochs", c.head_epochs, "epochs training the classifier alone")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", c.warmup_epochs, "epochs of linear warmup")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--hold", c.hold_epochs, "epochs at the peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--cooldown", c.cooldown_epochs, "epochs of cooldown")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--cooldown-shape", c.cooldown, "cosine or linear")->capture_default_str()->check(CLI::IsMember({"cosine", "linear"}));
+  app.add_option("--lr", c.lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--head-lr", c.head_lr, "learning rate of the head-only phase (default: --lr)");
+  app.add_option("--final-lr", c.final_lr, "learning rate at the end of the cooldown")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--optimizer", c.optimizer, "adamw or sgd")->capture_default_str()->check(CLI::IsMember({"adamw", "sgd"}));
+  app.add_option("--weight-decay", c.weight_decay, "decoupled (adamw) or L2 (sgd) weight decay")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--momentum", c.momentum, "SGD momentum (Nesterov)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--sam", c.sam_rho, "sharpness-aware minimization with this rho (0 = off)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_flag("--asam", c.asam, "adaptive SAM (needs --sam)");
+  app.add_option("--label-smoothing", c.label_smoothing)->capture_default_str()->check(CLI::Range(0.0, 0.999));
+  app.add_option("--mixup", c.mixup, "mixup alpha (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--cutmix", c.cutmix, "cutmix alpha (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--clip-grad", c.clip_grad, "clip the global gradient norm (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--ema", c.ema_decay, "EMA decay of the weights (0 = off)")->capture_default_str()->check(CLI::Range(0.0, 0.99999));
+  app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)");
+  app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)");
+  app.add_option("--batch", c.batch_size)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--workers", c.workers, "data loader threads")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", c.threads, "compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--val-fraction", c.val_fraction, "held-out validation fraction")->capture_default_str()->check(CLI::Range(0.0, 0.9));
+  app.add_option("--seed", c.seed)->capture_default_str();
+  app.add_option("--max-batches", c.max_batches, "batches per epoch (0 = all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--generated-size", c.generated_size, "images in the generated dataset")->capture_default_str()->check(CLI::PositiveNumber);
+  bool no_augment = false;
+  app.add_flag("--no-augment", no_augment, "no random crop/flip");
+  app.add_flag("--skip-bad", c.skip_bad, "warn about and leave out unreadable images instead of stopping");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    c.augment = !no_augment;
+    c.device = Device::parse(device);
+    if (c.asam && c.sam_rho <= 0) throw make_error("--asam needs --sam RHO (> 0)");
+    if (c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs == 0)
+      throw make_error("no epochs to run: --head-epochs, --warmup, --hold and --cooldown are all 0");
+    RecipeResult r = run_recipe(c);
+    std::printf("\n%s: best validation accuracy %.4f (final %.4f, loss %.4f), %.0f img/s\n", c.model.c_str(),
+                r.best_val_acc, r.final_val_acc, r.final_val_loss, r.img_per_s);
+    std::printf("wrote %s/{best,last}.safetensors, metrics.jsonl, metrics.csv, curves.svg, confusion.svg%s\n",
+                c.out.c_str(), r.predictions.empty() ? "" : ", val_predictions.csv");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ember::apps

@@ -1,0 +1,311 @@
+#include "apps/common/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <sstream>
+
+#include "apps/common/data_setup.h"
+#include "apps/common/predictions.h"
+#include "data/loader.h"
+#include "data/transforms.h"
+#include "ember/ember.h"
+#include "nn/layers.h"
+#include "nn/safetensors.h"
+#include "optim/adam.h"
+#include "optim/clip.h"
+#include "optim/ema.h"
+#include "optim/sam.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+
+namespace ember::apps {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const RecipeConfig& c, nn::Module& model) {
+  auto groups = model.param_groups(c.weight_decay);
+  if (c.optimizer == "adamw") {
+    optim::AdamOptions o;
+    o.lr = c.lr;
+    return std::make_unique<optim::AdamW>(groups, o);
+  }
+  if (c.optimizer == "sgd") {
+    optim::SGDOptions o;
+    o.lr = c.lr;
+    o.momentum = c.momentum;
+    o.nesterov = true;
+    return std::make_unique<optim::SGD>(groups, o);
+  }
+  throw make_error("optimizer: '", c.optimizer, "' is not one of adamw, sgd");
+}
+
+// Whole-checkpoint file: the model under "model.", the optimizer under "optim.".
+void save_checkpoint(const std::string& path, nn::Module& model, const optim::Optimizer& opt,
+                     std::map<std::string, std::string> meta) {
+  nn::StateDict all;
+  for (auto& [k, t] : model.state_dict()) all.emplace_back("model." + k, t);
+  for (auto& [k, t] : opt.state_dict()) all.emplace_back("optim." + k, t);
+  meta["format"] = "ember-checkpoint-1";
+  nn::save_safetensors(path, all, meta);
+}
+
+nn::StateDict with_prefix(const nn::StateDict& d, const std::string& prefix) {
+  nn::StateDict out;
+  for (auto& [k, t] : d)
+    if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), t);
+  return out;
+}
+
+std::string phase_of_epoch(const RecipeConfig& c, int64_t e) {
+  if (e < c.head_epochs) return "head";
+  if (e < c.head_epochs + c.warmup_epochs) return "warmup";
+  if (e < c.head_epochs + c.warmup_epochs + c.hold_epochs) return "hold";
+  return "cooldown";
+}
+
+}  // namespace
+
+EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, int64_t resolution, Device device,
+                    int64_t batch_size, int64_t workers, bool flip_tta) {
+  NoGradGuard no_grad;
+  bool was_training = model.is_training();
+  model.eval();
+  data::DataLoader loader(dataset, eval_loader_options(dataset, resolution, batch_size, workers));
+  const int64_t n = dataset->size(), C = dataset->num_classes();
+  EvalOutput out;
+  std::vector<float> probs;
+  probs.reserve(static_cast<size_t>(n * C));
+  double loss_sum = 0;
+  int64_t right = 0, labelled = 0;
+  for (const data::Batch& b : loader) {
+    Tensor x = b.images.to(device);
+    Tensor p = softmax(model.forward(Variable(x)).data(), -1);
+    if (flip_tta) {
+      Tensor flipped = flip_width(x);
+      p = mul(add(p, softmax(model.forward(Variable(flipped)).data(), -1)), 0.5);
+    }
+    Tensor host = p.cpu().to(DType::f32).contiguous();
+    const float* hp = host.data<float>();
+    auto labels = b.labels.to_vector<int64_t>();
+    for (int64_t i = 0; i < host.size(0); ++i) {
+      const float* row = hp + i * C;
+      probs.insert(probs.end(), row, row + C);
+      int64_t y = labels[i];
+      out.labels.push_back(y);
+      out.names.push_back(b.names[i]);
+      if (y >= 0) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < C; ++c)
+          if (row[c] > row[best]) best = c;
+        right += best == y;
+        loss_sum -= std::log(std::max(row[y], 1e-15f));
+        ++labelled;
+      }
+    }
+  }
+  out.probs = from_vector(probs, {static_cast<int64_t>(out.names.size()), C});
+  out.loss = labelled ? loss_sum / labelled : std::numeric_limits<double>::quiet_NaN();
+  out.accuracy = labelled ? static_cast<double>(right) / labelled : std::numeric_limits<double>::quiet_NaN();
+  model.train(was_training);
+  return out;
+}
+
+RecipeResult run_recipe(const RecipeConfig& c) {
+  namespace fs = std::filesystem;
+  if (c.threads > 0) cpu::set_num_threads(static_cast<int>(c.threads));
+  fs::create_directories(c.out);
+  manual_seed(c.seed);
+
+  // ---- data ---------------------------------------------------------------------------------
+  DataSetup ds = open_data(c.data, c.val_fraction, c.seed, c.skip_bad, c.generated_size);
+  ModelOptions mo = c.model_options;
+  mo.num_classes = ds.num_classes;
+  ModelSpec spec;
+  auto model = make_model(c.model, mo, &spec);
+  std::cerr << "data: " << ds.description << "; " << ds.train->size() << " train / "
+            << (ds.val ? ds.val->size() : 0) << " validation images, " << ds.num_classes << " classes\n";
+  std::cerr << "model: " << c.model << " at " << spec.resolution << "x" << spec.resolution << ", "
+            << model->num_parameters() << " parameters, device " << c.device.str() << "\n";
+  if (!c.init.empty()) load_pretrained(c.init, *model, spec);
+  model->to(c.device);
+
+  data::DataLoader train_loader(ds.train, train_loader_options(ds.train, spec.resolution, c));
+  const int64_t batches = c.max_batches > 0 ? std::min(c.max_batches, train_loader.num_batches())
+                                            : train_loader.num_batches();
+  EMBER_CHECK(batches > 0, "recipe: the training split (", ds.train->size(), " images) gives no batch of ",
+              c.batch_size);
+
+  // ---- optimizer, schedule, SAM, EMA ----------------------------------------------------------
+  auto opt = make_optimizer(c, *model);
+  optim::PhaseScheduleConfig sc;
+  sc.head_iters = c.head_epochs * batches;
+  sc.head_lr = c.head_lr >= 0 ? c.head_lr : c.lr;
+  sc.warmup_iters = c.warmup_epochs * batches;
+  sc.warmup_start = c.warmup_start >= 0 ? c.warmup_start : c.lr / 100;
+  sc.peak_lr = c.lr;
+  sc.hold_iters = c.hold_epochs * batches;
+  sc.cooldown_iters = c.cooldown_epochs * batches;
+  sc.final_lr = c.final_lr;
+  sc.cooldown = c.cooldown == "linear" ? optim::Anneal::linear : optim::Anneal::cosine;
+  optim::PhaseSchedule schedule(sc);
+  std::unique_ptr<optim::SAM> sam;
+  if (c.sam_rho > 0) sam = std::make_unique<optim::SAM>(*opt, c.sam_rho, c.asam);
+  std::unique_ptr<optim::EMA> ema;
+  if (c.ema_decay > 0) ema = std::make_unique<optim::EMA>(*model, c.ema_decay);
+  const int64_t total_epochs = c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs;
+
+  // ---- resume -----------------------------------------------------------------------------------
+  int64_t start_epoch = 0, iteration = 0;
+  double best_acc = -1;
+  if (!c.resume.empty()) {
+    nn::SafetensorsFile ck = nn::load_safetensors(c.resume);
+    EMBER_CHECK(ck.metadata.count("format") && ck.metadata.at("format") == "ember-checkpoint-1", "resume: '",
+                c.resume, "' is not a training checkpoint written by ember (no ember-checkpoint-1 metadata)");
+    EMBER_CHECK(ck.metadata.at("model") == c.model, "resume: '", c.resume, "' holds a ", ck.metadata.at("model"),
+                ", not a ", c.model);
+    model->load_state_dict(with_prefix(ck.tensors, "model."), true);
+    opt->load_state_dict(with_prefix(ck.tensors, "optim."));
+    start_epoch = std::stoll(ck.metadata.at("epoch")) + 1;
+    iteration = std::stoll(ck.metadata.at("iteration"));
+    best_acc = std::stod(ck.metadata.at("best_val_acc"));
+    default_generator().set_offset(std::stoull(ck.metadata.at("rng_offset")));
+    std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
+  }
+
+  MetricsWriter metrics(c.out, /*append=*/!c.resume.empty());
+  std::vector<EpochRecord> history;
+  RecipeResult result;
+  result.best_checkpoint = c.out + "/best.safetensors";
+  result.last_checkpoint = c.out + "/last.safetensors";
+  const bool mixing = c.mixup > 0 || c.cutmix > 0;  // the loader's workers mix; batches carry soft targets
+
+  for (int64_t epoch = start_epoch; epoch < total_epochs; ++epoch) {
+    const std::string phase = phase_of_epoch(c, epoch);
+    // Head phase: only the classifier learns; afterwards everything does.
+    model->unfreeze("");
+    if (phase == "head") {
+      model->freeze("");
+      model->unfreeze(spec.head_prefix);
+    }
+    model->train();
+    train_loader.set_epoch(epoch);
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase, batches);
+    auto t0 = Clock::now();
+    double loss_sum = 0, lr = 0;
+    int64_t seen = 0, right = 0, b = 0;
+    for (const data::Batch& batch : train_loader) {
+      if (b >= batches) break;
+      lr = schedule.lr(iteration);
+      opt->set_lr(lr);
+      const Tensor& targets = mixing ? batch.targets : batch.labels;
+      Tensor x = batch.images.to(c.device), y = targets.to(c.device);
+      auto compute_loss = [&](Variable& logits_out) {
+        logits_out = model->forward(Variable(x));
+        // soft targets already carry the smoothing (mixer); hard ones get it here
+        return cross_entropy(logits_out, y, mixing ? 0.0 : c.label_smoothing);
+      };
+      Variable logits;
+      Variable loss = compute_loss(logits);
+      double lv = loss.item();
+      if (!std::isfinite(lv))
+        throw make_error("training diverged: loss is ", lv, " at epoch ", epoch + 1, ", iteration ", iteration,
+                         " (lr ", lr, "); the last good checkpoint is ", result.last_checkpoint,
+                         " — lower --lr or enable --clip-grad");
+      loss.backward();
+      if (sam) {
+        sam->first_step();
+        sam->zero_grad();
+        nn::set_batch_norm_stats_frozen(*model, true);  // the second pass must not count this batch again
+        Variable logits2;
+        compute_loss(logits2).backward();
+        nn::set_batch_norm_stats_frozen(*model, false);
+        if (c.clip_grad > 0) optim::clip_grad_norm(model->parameters(), c.clip_grad);
+        sam->second_step();
+      } else {
+        if (c.clip_grad > 0) optim::clip_grad_norm(model->parameters(), c.clip_grad);
+        opt->step();
+      }
+      opt->zero_grad();
+      if (ema) ema->update();
+
+      // running statistics for the bar
+      const int64_t n = x.size(0);
+      Tensor pred = argmax(logits.data(), {1}).cpu();
+      Tensor truth = mixing ? argmax(targets, {1}) : batch.labels;
+      auto pv = pred.to_vector<int64_t>(), tv = truth.to_vector<int64_t>();
+      for (int64_t i = 0; i < n; ++i) right += pv[i] == tv[i];
+      loss_sum += lv * n;
+      seen += n;
+      ++b;
+      ++iteration;
+      bar.update(b, loss_sum / seen, static_cast<double>(right) / seen, seen);
+    }
+    bar.finish();
+    double train_seconds = seconds_since(t0);
+
+    EpochRecord rec;
+    rec.epoch = epoch + 1;
+    rec.phase = phase;
+    rec.lr = lr;
+    rec.train_loss = loss_sum / std::max<int64_t>(seen, 1);
+    rec.train_acc = static_cast<double>(right) / std::max<int64_t>(seen, 1);
+    rec.img_per_s = seen / std::max(train_seconds, 1e-9);
+    rec.val_loss = rec.val_acc = std::numeric_limits<double>::quiet_NaN();
+    EvalOutput ev;
+    if (ds.val) {
+      if (ema) {  // validate the averaged weights
+        ema->store();
+        ema->copy_to(*model);
+      }
+      ev = evaluate(*model, ds.val, spec.resolution, c.device, c.batch_size, c.workers);
+      if (ema) ema->restore();
+      rec.val_loss = ev.loss;
+      rec.val_acc = ev.accuracy;
+    }
+    rec.seconds = seconds_since(t0);
+    metrics.write(rec);
+    history.push_back(rec);
+    std::fprintf(stderr, "epoch %lld %-8s lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.0f img/s\n",
+                 static_cast<long long>(rec.epoch), phase.c_str(), lr, rec.train_loss, rec.train_acc, rec.val_loss,
+                 rec.val_acc, rec.img_per_s);
+
+    std::map<std::string, std::string> meta{
+        {"model", c.model},
+        {"num_classes", std::to_string(ds.num_classes)},
+        {"resolution", std::to_string(spec.resolution)},
+        {"epoch", std::to_string(epoch)},
+        {"iteration", std::to_string(iteration)},
+        {"val_acc", std::to_string(rec.val_acc)},
+        {"rng_offset", std::to_string(default_generator().offset())},
+        {"class_names", join_names(ds.class_names)}};
+    bool improved = ds.val && rec.val_acc > best_acc;
+    if (improved) best_acc = rec.val_acc;
+    meta["best_val_acc"] = std::to_string(best_acc);
+    save_checkpoint(result.last_checkpoint, *model, *opt, meta);
+    if (improved || !ds.val) {
+      save_checkpoint(result.best_checkpoint, *model, *opt, meta);
+      if (ds.val) {
+        write_confusion_svg(c.out + "/confusion.svg", confusion_matrix(ev, ds.num_classes), ds.class_names,
+                            c.model + " — validation confusion (best epoch " + std::to_string(rec.epoch) + ")");
+        Predictions p = to_predictions(ev, ds.num_classes);
+        result.predictions = c.out + "/val_predictions.csv";
+        write_predictions(result.predictions, p);
+      }
+    }
+    if (ema) nn::save_safetensors(c.out + "/ema.safetensors", ema->shadow(), meta);
+    write_curves_svg(c.out + "/curves.svg", history, c.model + " on " + ds.description);
+    result.final_val_acc = rec.val_acc;
+    result.final_val_loss = rec.val_loss;
+    result.img_per_s = rec.img_per_s;
+  }
+  result.best_val_acc = best_acc;
+  return result;
+}
+
+}  // namespace ember::apps

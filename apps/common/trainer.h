@@ -1,0 +1,78 @@
+// The training loop every recipe app shares, readable top to bottom in trainer.cpp:
+//
+//   for each epoch:
+//     phase = head (backbone frozen, only the classifier learns) | warmup | hold | cooldown
+//     for each batch:  lr ← schedule(iteration)
+//                      loss = cross_entropy(model(x), y, label smoothing)   (mixup/cutmix: soft y)
+//                      backward; [SAM: perturb, second forward/backward with BatchNorm stats frozen,
+//                      restore]; clip; optimizer step; [EMA update]
+//     validate (loss, accuracy, confusion matrix) → metrics.jsonl/csv, curves.svg
+//     checkpoint last.safetensors every epoch, best.safetensors when validation accuracy improves
+//
+// A checkpoint holds the model ("model.*"), the optimizer ("optim.*") and, in its metadata, the
+// epoch, the iteration, the best accuracy, the RNG offset and the run's configuration, so
+// --resume continues the same loss curve. A NaN or infinite loss stops the run with an Error
+// naming the epoch and iteration; the checkpoints written before it are intact.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/common/models.h"
+#include "apps/common/report.h"
+#include "data/dataset.h"
+#include "tensor/device.h"
+
+namespace ember::apps {
+
+struct RecipeConfig {
+  std::string model = "effnet_b0_cifar";
+  ModelOptions model_options;
+  std::string init;  // a timm-named safetensors file to start from ("" = random init)
+  int64_t head_epochs = 5, warmup_epochs = 10, hold_epochs = 10, cooldown_epochs = 20;
+  double lr = 1e-3;             // peak learning rate (the hold value)
+  double head_lr = -1;          // < 0: lr
+  double warmup_start = -1;     // < 0: lr / 100
+  double final_lr = 0;
+  std::string cooldown = "cosine";  // cosine | linear
+  std::string optimizer = "adamw";  // adamw | sgd
+  double weight_decay = 0.05, momentum = 0.9;
+  double sam_rho = 0;           // > 0 turns SAM on
+  bool asam = false;
+  double label_smoothing = 0.1;
+  double mixup = 0, cutmix = 0;  // alpha of each (0 = off)
+  double clip_grad = 0;          // global-norm clipping (0 = off)
+  double ema_decay = 0;          // > 0 keeps an EMA of the weights, validated and saved as ema.safetensors
+  int64_t batch_size = 64, workers = 2;
+  double val_fraction = 0.1;
+  uint64_t seed = 0;
+  int64_t max_batches = 0;  // per epoch, 0 = all (quick runs and tests)
+  bool augment = true;
+  bool skip_bad = false;
+  int64_t threads = 0;      // 0 = all cores
+  Device device = Device::cpu();
+  std::string data;         // "" = the generated dataset
+  int64_t generated_size = 6000;
+  std::string out = "runs/run";
+  std::string resume;       // a checkpoint written by this loop
+};
+
+struct RecipeResult {
+  double best_val_acc = 0, final_val_acc = 0, final_val_loss = 0, img_per_s = 0;
+  std::string best_checkpoint, last_checkpoint, predictions;
+};
+
+RecipeResult run_recipe(const RecipeConfig& config);
+
+// Evaluation-mode class probabilities for every sample of `dataset`, in order (optionally the
+// average with the horizontally flipped image).
+struct EvalOutput {
+  std::vector<std::string> names;
+  std::vector<int64_t> labels;
+  Tensor probs;  // (N, C) f32 on the CPU
+  double loss = 0, accuracy = 0;
+};
+EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, int64_t resolution, Device device,
+                    int64_t batch_size, int64_t workers, bool flip_tta = false);
+
+}  // namespace ember::apps

@@ -1,0 +1,183 @@
+#include "nn/efficientnet.h"
+
+#include <cmath>
+
+#include "ember/ember.h"
+#include "nn/init.h"
+
+namespace ember::nn {
+
+namespace {
+// (repeats, kernel, stride, expand, out channels) per stage: the B0 architecture.
+struct StageSpec {
+  int64_t repeats, kernel, stride, expand, channels;
+};
+const StageSpec kStages[] = {{1, 3, 1, 1, 16},  {2, 3, 2, 6, 24},  {2, 5, 2, 6, 40}, {3, 3, 2, 6, 80},
+                             {3, 5, 1, 6, 112}, {4, 5, 2, 6, 192}, {1, 3, 1, 6, 320}};
+
+// timm's _init_weight_goog: conv N(0, √(2/fan_out)) with fan_out = k·k·out/groups; BN 1/0;
+// linear U(±1/√out).
+void init_conv(Conv2d& c, Generator* gen) {
+  double fo = static_cast<double>(init::fan_out(c.weight.shape(), c.params.groups));
+  init::normal_(c.weight.data(), 0.0, std::sqrt(2.0 / fo), gen);
+  if (c.bias.defined()) init::zeros_(c.bias.data());
+}
+std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, bool bias,
+                                  Generator* gen) {
+  auto c = std::make_shared<Conv2d>(in, out, k, stride, -1, groups, bias, 1, gen);
+  init_conv(*c, gen);
+  return c;
+}
+}  // namespace
+
+EfficientNetConfig EfficientNetConfig::from_variant(const std::string& v, int64_t num_classes) {
+  struct Row {
+    const char* name;
+    double w, d;
+    int64_t r;
+    double drop;
+  };
+  static const Row rows[] = {{"b0", 1.0, 1.0, 224, 0.2}, {"b1", 1.0, 1.1, 240, 0.2}, {"b2", 1.1, 1.2, 260, 0.3},
+                             {"b3", 1.2, 1.4, 300, 0.3}, {"b4", 1.4, 1.8, 380, 0.4}, {"b5", 1.6, 2.2, 456, 0.4},
+                             {"b6", 1.8, 2.6, 528, 0.5}, {"b7", 2.0, 3.1, 600, 0.5}};
+  for (const Row& r : rows) {
+    if (v == r.name) {
+      EfficientNetConfig c;
+      c.variant = v;
+      c.num_classes = num_classes;
+      c.width = r.w;
+      c.depth = r.d;
+      c.resolution = r.r;
+      c.dropout = r.drop;
+      return c;
+    }
+  }
+  throw make_error("EfficientNet: unknown variant '", v, "' (expected b0 … b7)");
+}
+
+int64_t round_channels(double channels, int64_t divisor) {
+  int64_t v = std::max<int64_t>(divisor, static_cast<int64_t>(channels + divisor / 2.0) / divisor * divisor);
+  if (v < 0.9 * channels) v += divisor;
+  return v;
+}
+
+SqueezeExcite::SqueezeExcite(int64_t channels, int64_t reduced, Generator* gen) {
+  conv_reduce = register_module("conv_reduce", make_conv(channels, reduced, 1, 1, 1, true, gen));
+  conv_expand = register_module("conv_expand", make_conv(reduced, channels, 1, 1, 1, true, gen));
+}
+
+Variable SqueezeExcite::forward(const Variable& x) {
+  Variable s = mean(x, {2, 3}, /*keepdim=*/true);  // (N, C, 1, 1)
+  s = silu(conv_reduce->forward(s));
+  s = sigmoid(conv_expand->forward(s));
+  return mul(x, s);
+}
+
+MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expand, double se_ratio,
+               double drop_path, Generator* gen)
+    : depthwise_separable_(expand == 1), has_skip_(stride == 1 && in == out) {
+  int64_t mid = in * expand;
+  // timm: SE width = round(mid · se_ratio / expand) = round(0.25 · in).
+  int64_t reduced = std::max<int64_t>(1, std::llround(mid * (se_ratio / static_cast<double>(expand))));
+  if (depthwise_separable_) {
+    conv_dw = register_module("conv_dw", make_conv(in, in, kernel, stride, in, false, gen));
+    bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(in));
+    se = register_module("se", std::make_shared<SqueezeExcite>(in, reduced, gen));
+    conv_pw = register_module("conv_pw", make_conv(in, out, 1, 1, 1, false, gen));
+    bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out));
+  } else {
+    conv_pw = register_module("conv_pw", make_conv(in, mid, 1, 1, 1, false, gen));
+    bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(mid));
+    conv_dw = register_module("conv_dw", make_conv(mid, mid, kernel, stride, mid, false, gen));
+    bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(mid));
+    se = register_module("se", std::make_shared<SqueezeExcite>(mid, reduced, gen));
+    conv_pwl = register_module("conv_pwl", make_conv(mid, out, 1, 1, 1, false, gen));
+    bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(out));
+  }
+  if (has_skip_ && drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path, gen);
+}
+
+Variable MBConv::forward(const Variable& x) {
+  Variable h;
+  if (depthwise_separable_) {
+    h = silu(bn1->forward(conv_dw->forward(x)));
+    h = se->forward(h);
+    h = bn2->forward(conv_pw->forward(h));
+  } else {
+    h = silu(bn1->forward(conv_pw->forward(x)));
+    h = silu(bn2->forward(conv_dw->forward(h)));
+    h = se->forward(h);
+    h = bn3->forward(conv_pwl->forward(h));
+  }
+  if (!has_skip_) return h;
+  if (drop_path_) {
+    drop_path_->train(is_training());
+    h = drop_path_->forward(h);
+  }
+  return add(h, x);
+}
+
+EfficientNet::EfficientNet(const EfficientNetConfig& c) : config_(c), gen_(c.seed) {
+  Generator* gen = &gen_;
+  int64_t stem = round_channels(32 * c.width);
+  conv_stem = register_module("conv_stem", make_conv(3, stem, 3, c.cifar_stem ? 1 : 2, 1, false, gen));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(stem));
+  blocks = register_module("blocks", std::make_shared<Module>());
+
+  int64_t total = 0;
+  for (const StageSpec& s : kStages) total += static_cast<int64_t>(std::ceil(c.depth * s.repeats));
+  int64_t in = stem, index = 0;
+  for (size_t si = 0; si < std::size(kStages); ++si) {
+    const StageSpec& s = kStages[si];
+    auto stage = std::make_shared<Module>();
+    int64_t out = round_channels(s.channels * c.width);
+    int64_t repeats = static_cast<int64_t>(std::ceil(c.depth * s.repeats));
+    for (int64_t r = 0; r < repeats; ++r, ++index) {
+      double dp = c.drop_path * static_cast<double>(index) / static_cast<double>(total);
+      auto block = std::make_shared<MBConv>(in, out, s.kernel, r == 0 ? s.stride : 1, s.expand, 0.25, dp, gen);
+      stage->register_module(std::to_string(r), block);
+      block_list_.push_back(block);
+      in = out;
+    }
+    blocks->register_module(std::to_string(si), stage);
+  }
+  num_features_ = round_channels(1280 * c.width);
+  conv_head = register_module("conv_head", make_conv(in, num_features_, 1, 1, 1, false, gen));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(num_features_));
+  dropout_ = std::make_shared<Dropout>(c.dropout, gen);
+  reset_classifier(c.num_classes);
+}
+
+void EfficientNet::reset_classifier(int64_t num_classes) {
+  config_.num_classes = num_classes;
+  auto head = std::make_shared<Linear>(num_features_, num_classes, true, &gen_);
+  double r = 1.0 / std::sqrt(static_cast<double>(num_classes));
+  init::uniform_(head->weight.data(), -r, r, &gen_);
+  init::zeros_(head->bias.data());
+  if (classifier) {
+    // Replace in place so the registered name and order stay.
+    classifier->weight.data() = head->weight.data().to(classifier->weight.device());
+    classifier->bias.data() = head->bias.data().to(classifier->bias.device());
+    classifier->out_features = num_classes;
+    classifier->weight.zero_grad();
+    classifier->bias.zero_grad();
+  } else {
+    classifier = register_module("classifier", head);
+  }
+}
+
+Variable EfficientNet::forward_features(const Variable& x) {
+  EMBER_CHECK(x.dim() == 4 && x.size(1) == 3, "EfficientNet: input must be (N, 3, H, W), got ", shape_str(x.shape()));
+  Variable h = silu(bn1->forward(conv_stem->forward(x)));
+  for (auto& b : block_list_) h = b->forward(h);
+  h = silu(bn2->forward(conv_head->forward(h)));
+  return flatten(mean(h, {2, 3}, /*keepdim=*/false), 1);
+}
+
+Variable EfficientNet::forward(const Variable& x) {
+  Variable f = forward_features(x);
+  dropout_->train(is_training());
+  return classifier->forward(dropout_->forward(f));
+}
+
+}  // namespace ember::nn

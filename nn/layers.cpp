@@ -1,0 +1,109 @@
+#include "nn/layers.h"
+
+#include "ember/ember.h"
+#include "nn/init.h"
+
+namespace ember::nn {
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* gen) : in_features(in), out_features(out) {
+  EMBER_CHECK(in > 0 && out > 0, "Linear: features must be positive, got in=", in, " out=", out);
+  Tensor w = empty({out, in});
+  Tensor b = with_bias ? empty({out}) : Tensor();
+  init::torch_default_(w, with_bias ? &b : nullptr, gen);
+  weight = register_parameter("weight", w);
+  if (with_bias) bias = register_parameter("bias", b);
+}
+
+Variable Linear::forward(const Variable& x) {
+  EMBER_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "Linear: input of shape ", shape_str(x.shape()),
+              " does not end in ", in_features, " features");
+  return linear(x, weight, bias);
+}
+
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t groups,
+               bool with_bias, int64_t dilation, Generator* gen)
+    : in_channels(in), out_channels(out), kernel_size(kernel) {
+  EMBER_CHECK(in > 0 && out > 0 && kernel > 0 && groups > 0 && in % groups == 0 && out % groups == 0,
+              "Conv2d: invalid configuration in=", in, " out=", out, " kernel=", kernel, " groups=", groups,
+              " (channels must be positive multiples of groups)");
+  if (padding < 0) padding = (kernel - 1) / 2 * dilation;
+  params = Conv2dParams::square(stride, padding, dilation, groups);
+  Tensor w = empty({out, in / groups, kernel, kernel});
+  Tensor b = with_bias ? empty({out}) : Tensor();
+  init::torch_default_(w, with_bias ? &b : nullptr, gen);
+  weight = register_parameter("weight", w);
+  if (with_bias) bias = register_parameter("bias", b);
+}
+
+Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, params); }
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
+    : running_mean(register_buffer("running_mean", zeros({channels}))),
+      running_var(register_buffer("running_var", ones({channels}))),
+      num_batches_tracked(register_buffer("num_batches_tracked", zeros({}, DType::i64))),
+      eps(eps_),
+      momentum(momentum_) {
+  weight = register_parameter("weight", ones({channels}));
+  bias = register_parameter("bias", zeros({channels}));
+}
+
+Variable BatchNorm2d::forward(const Variable& x) {
+  if (is_training() && !stats_frozen_) num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+  // Frozen stats in training: normalise with batch statistics but leave running stats alone.
+  return batch_norm(x, weight, bias, stats_frozen_ ? Tensor() : running_mean, stats_frozen_ ? Tensor() : running_var,
+                    is_training(), momentum, eps);
+}
+
+LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", ones({dim}));
+  bias = register_parameter("bias", zeros({dim}));
+}
+
+Variable LayerNorm::forward(const Variable& x) { return layer_norm(x, weight, bias, eps); }
+
+Dropout::Dropout(double p_, Generator* gen) : p(p_), gen_(gen) {
+  EMBER_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
+}
+Variable Dropout::forward(const Variable& x) {
+  if (!is_training() || p == 0) return x;
+  return dropout(x, p, true, gen_);
+}
+
+DropPath::DropPath(double p_, Generator* gen) : p(p_), gen_(gen) {
+  EMBER_CHECK(p >= 0 && p < 1, "DropPath: p must be in [0, 1), got ", p);
+}
+Variable DropPath::forward(const Variable& x) {
+  if (!is_training() || p == 0) return x;
+  return drop_path(x, p, true, gen_);
+}
+
+Act act_from_name(const std::string& n) {
+  if (n == "identity") return Act::identity;
+  if (n == "relu") return Act::relu;
+  if (n == "silu" || n == "swish") return Act::silu;
+  if (n == "gelu") return Act::gelu;
+  if (n == "gelu_tanh") return Act::gelu_tanh;
+  if (n == "sigmoid") return Act::sigmoid;
+  if (n == "tanh") return Act::tanh;
+  throw make_error("activation: unknown name '", n, "' (expected relu, silu, gelu, gelu_tanh, sigmoid, tanh, identity)");
+}
+
+Variable apply_act(Act act, const Variable& x) {
+  switch (act) {
+    case Act::identity: return x;
+    case Act::relu: return relu(x);
+    case Act::silu: return silu(x);
+    case Act::gelu: return gelu(x);
+    case Act::gelu_tanh: return gelu_tanh(x);
+    case Act::sigmoid: return sigmoid(x);
+    case Act::tanh: return tanh(x);
+  }
+  return x;
+}
+
+void set_batch_norm_stats_frozen(Module& module, bool frozen) {
+  for (auto& [name, m] : module.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->set_stats_frozen(frozen);
+}
+
+}  // namespace ember::nn

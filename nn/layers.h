@@ -1,0 +1,98 @@
+// The basic layers. Each owns its parameters (registered under timm's names: weight, bias,
+// running_mean, ...) and applies the differentiable op of the same name.
+//
+//   Linear       y = x·Wᵀ + b                 W (out, in), b (out); x (..., in)
+//   Conv2d       y = conv2d(x, W) + b         W (out, in/groups, k, k); x (N, C, H, W)
+//   BatchNorm2d  y = γ·(x − μ)/√(σ² + ε) + β  batch stats in training (running stats updated
+//                                             unless frozen), running stats in eval
+//   LayerNorm    same over the last dim, per row
+//   Dropout      zero with probability p, scale 1/(1 − p), training only
+//   DropPath     drop whole samples with probability p (stochastic depth), training only
+//   Activation   relu | silu | gelu | gelu_tanh | sigmoid | tanh | identity
+#pragma once
+#include <memory>
+#include <string>
+
+#include "nn/module.h"
+#include "tensor/ops/conv2d.h"
+#include "tensor/ops/random.h"
+
+namespace ember::nn {
+
+class Linear : public UnaryModule {
+ public:
+  Linear(int64_t in, int64_t out, bool bias = true, Generator* gen = nullptr);
+  Variable forward(const Variable& x) override;
+  Variable weight, bias;  // bias undefined when built without
+  int64_t in_features, out_features;
+};
+
+class Conv2d : public UnaryModule {
+ public:
+  Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = -1 /* -1: (k−1)/2 */,
+         int64_t groups = 1, bool bias = false, int64_t dilation = 1, Generator* gen = nullptr);
+  Variable forward(const Variable& x) override;
+  Variable weight, bias;
+  Conv2dParams params;
+  int64_t in_channels, out_channels, kernel_size;
+};
+
+class BatchNorm2d : public UnaryModule {
+ public:
+  explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
+  Variable forward(const Variable& x) override;
+  // SAM's second forward pass must not update the running statistics.
+  void set_stats_frozen(bool frozen) { stats_frozen_ = frozen; }
+  Variable weight, bias;
+  Tensor& running_mean;
+  Tensor& running_var;
+  Tensor& num_batches_tracked;  // i64 scalar, counted like PyTorch (kept for checkpoint interop)
+  double eps, momentum;
+
+ private:
+  bool stats_frozen_ = false;
+};
+
+class LayerNorm : public UnaryModule {
+ public:
+  explicit LayerNorm(int64_t dim, double eps = 1e-5);
+  Variable forward(const Variable& x) override;
+  Variable weight, bias;
+  double eps;
+};
+
+class Dropout : public UnaryModule {
+ public:
+  explicit Dropout(double p, Generator* gen = nullptr);
+  Variable forward(const Variable& x) override;
+  double p;
+
+ private:
+  Generator* gen_;
+};
+
+class DropPath : public UnaryModule {
+ public:
+  explicit DropPath(double p, Generator* gen = nullptr);
+  Variable forward(const Variable& x) override;
+  double p;
+
+ private:
+  Generator* gen_;
+};
+
+enum class Act { identity, relu, silu, gelu, gelu_tanh, sigmoid, tanh };
+Act act_from_name(const std::string& name);
+Variable apply_act(Act act, const Variable& x);
+
+class Activation : public UnaryModule {
+ public:
+  explicit Activation(Act act) : act(act) {}
+  Variable forward(const Variable& x) override { return apply_act(act, x); }
+  Act act;
+};
+
+// Freezes (or unfreezes) the running statistics of every BatchNorm2d under `module`.
+void set_batch_norm_stats_frozen(Module& module, bool frozen);
+
+}  // namespace ember::nn

@@ -1,0 +1,145 @@
+// Every app end to end on a tiny setting: one epoch on 200 generated images, predict, ensemble;
+// the files each writes and their formats; bad flags and paths give a message and a non-zero exit.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/common/predictions.h"
+#include "nn/safetensors.h"
+#include "tests/support/test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Run {
+  int code;
+  std::string output;
+};
+Run run(const std::string& args) {
+  std::string cmd = std::string(EMBER_APPS_BIN_DIR) + "/" + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+std::string read(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+class Apps : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("ember_apps_test_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static fs::path dir_;
+};
+fs::path Apps::dir_;
+
+const char* kTiny = " --generated-size 200 --val-fraction 0.2 --batch 16 --workers 1 --threads 2"
+                    " --head-epochs 1 --warmup 0 --hold 0 --cooldown 0 --seed 3";
+}  // namespace
+
+TEST_F(Apps, RecipePredictEnsembleEndToEnd) {
+  std::string e = (dir_ / "effnet").string(), v = (dir_ / "vit").string();
+  Run r1 = run("ember-effnet --model effnet_tiny --out " + e + kTiny);
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  EXPECT_NE(r1.output.find("best validation accuracy"), std::string::npos) << r1.output;
+  for (const char* f : {"best.safetensors", "last.safetensors", "metrics.jsonl", "metrics.csv", "curves.svg",
+                        "confusion.svg", "val_predictions.csv"})
+    EXPECT_TRUE(fs::exists(fs::path(e) / f)) << f;
+  std::string csv = read(fs::path(e) / "metrics.csv");
+  EXPECT_EQ(csv.rfind("epoch,phase,lr,train_loss,train_acc,val_loss,val_acc,img_per_s,seconds\n", 0), 0u) << csv;
+  EXPECT_EQ(count_lines(csv), 2);
+  std::string jsonl = read(fs::path(e) / "metrics.jsonl");
+  EXPECT_NE(jsonl.find("\"phase\": \"head\""), std::string::npos) << jsonl;
+  EXPECT_EQ(read(fs::path(e) / "curves.svg").rfind("<svg", 0), 0u);
+  auto ck = ember::nn::load_safetensors((fs::path(e) / "best.safetensors").string());
+  EXPECT_EQ(ck.metadata.at("model"), "effnet_tiny");
+  EXPECT_EQ(ck.metadata.at("num_classes"), "20");
+
+  Run r2 = run("ember-vit --model vit_tiny --out " + v + kTiny);
+  ASSERT_EQ(r2.code, 0) << r2.output;
+
+  // Predict the same held-out split with both checkpoints, then ensemble them.
+  std::string split = " --split val --val-fraction 0.2 --seed 3 --generated-size 200 --workers 1";
+  Run p1 = run("ember-predict --checkpoint " + e + "/best.safetensors --out " + e + split + " --tta-flip");
+  ASSERT_EQ(p1.code, 0) << p1.output;
+  Run p2 = run("ember-predict --checkpoint " + v + "/best.safetensors --out " + v + split);
+  ASSERT_EQ(p2.code, 0) << p2.output;
+  auto pred = ember::apps::read_predictions(e + "/predictions.csv");
+  EXPECT_EQ(pred.rows(), 40);  // 20% of 200
+  EXPECT_EQ(pred.num_classes, 20);
+  for (int64_t i = 0; i < pred.rows(); ++i) EXPECT_GE(pred.labels[i], 0);
+
+  std::string ens = (dir_ / "ensemble").string();
+  Run en = run("ember-ensemble " + e + "/predictions.csv " + v + "/predictions.csv --weights 2 1 --out " + ens);
+  ASSERT_EQ(en.code, 0) << en.output;
+  EXPECT_NE(en.output.find("ensemble"), std::string::npos);
+  std::string sub = read(fs::path(ens) / "submission.csv");
+  EXPECT_EQ(count_lines(sub), 40);
+  std::string first = sub.substr(0, sub.find('\n'));
+  EXPECT_EQ(std::count(first.begin(), first.end(), ','), 20) << first;  // name + 20 probabilities, no header
+  EXPECT_EQ(first.find("file_name"), std::string::npos);
+  // The ensemble is the weighted mean of the members.
+  auto m2 = ember::apps::read_predictions(v + "/predictions.csv");
+  auto avg = ember::apps::read_predictions(ens + "/ensemble.csv");
+  for (int c = 0; c < 20; ++c) EXPECT_NEAR(avg.row(0)[c], (2 * pred.row(0)[c] + m2.row(0)[c]) / 3, 1e-5);
+}
+
+TEST_F(Apps, ResumeContinuesTheSameLossCurve) {
+  // Two epochs straight vs one epoch, then --resume for the second: the same numbers.
+  std::string a = (dir_ / "straight").string(), b = (dir_ / "resumed").string();
+  std::string common = " --model effnet_tiny --generated-size 96 --val-fraction 0.25 --batch 16 --workers 1"
+                       " --threads 1 --head-epochs 1 --hold 0 --cooldown 0 --seed 5";
+  ASSERT_EQ(run("ember-effnet" + common + " --warmup 1 --out " + a).code, 0);
+  ASSERT_EQ(run("ember-effnet" + common + " --warmup 0 --out " + b).code, 0);
+  Run r = run("ember-effnet" + common + " --warmup 1 --out " + b + " --resume " + b + "/last.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto last_line = [](const std::string& s) {
+    std::string t = s.substr(0, s.size() - 1);
+    return t.substr(t.rfind('\n') + 1);
+  };
+  auto cut = [](const std::string& line) {  // drop img_per_s and seconds (timing)
+    size_t k = line.size();
+    for (int i = 0; i < 2; ++i) k = line.rfind(',', k - 1);
+    return line.substr(0, k);
+  };
+  EXPECT_EQ(cut(last_line(read(fs::path(a) / "metrics.csv"))), cut(last_line(read(fs::path(b) / "metrics.csv"))));
+}
+
+TEST_F(Apps, BadFlagsAndPathsAreClearErrors) {
+  Run r = run("ember-effnet --lr -1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--lr"), std::string::npos) << r.output;
+  r = run("ember-effnet --data /no/such/dir");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("/no/such/dir"), std::string::npos) << r.output;
+  r = run("ember-effnet --model resnet50 --generated-size 20 --out " + (dir_ / "bad").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("unknown name 'resnet50'"), std::string::npos) << r.output;
+  r = run("ember-effnet --asam");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--asam needs --sam"), std::string::npos) << r.output;
+  r = run("ember-predict --checkpoint /no/such.safetensors");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("/no/such.safetensors"), std::string::npos) << r.output;
+  std::string junk = (dir_ / "junk.csv").string();
+  std::ofstream(junk) << "file_name,label,p0,p1\na.png,0,0.5,0.5\nb.png,1,0.9,oops\n";
+  r = run("ember-ensemble " + junk + " " + junk);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("line 3"), std::string::npos) << r.output;
+  r = run("ember-effnet --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("--sam"), std::string::npos);
+}
