@@ -119,6 +119,9 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
   // Topological order of the Nodes reachable from the root (iterative DFS, post-order).
   std::vector<Node*> order;
   std::unordered_set<Node*> seen;
+  // Owners of every Node in `order`: release() below drops a Node's inputs, which may hold the
+  // last reference to an inner Variable and so to a Node that has yet to run.
+  std::vector<std::shared_ptr<Node>> alive{impl.grad_fn};
   std::vector<std::pair<Node*, size_t>> stack{{impl.grad_fn.get(), 0}};
   seen.insert(impl.grad_fn.get());
   while (!stack.empty()) {
@@ -126,7 +129,10 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
     if (next < node->inputs.size()) {
       const Variable& in = node->inputs[next++];
       Node* child = in.defined() ? in.impl()->grad_fn.get() : nullptr;
-      if (child && seen.insert(child).second) stack.push_back({child, 0});
+      if (child && seen.insert(child).second) {
+        alive.push_back(in.impl()->grad_fn);
+        stack.push_back({child, 0});
+      }
     } else {
       order.push_back(node);
       stack.pop_back();
