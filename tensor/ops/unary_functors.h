@@ -20,7 +20,7 @@ struct UnaryFunctor {
     if constexpr (Op == UnaryOp::sqrt) return convert<T>(sqrt(x));
     if constexpr (Op == UnaryOp::rsqrt) return convert<T>(A(1) / sqrt(x));
     if constexpr (Op == UnaryOp::abs) return convert<T>(x < A(0) ? -x : x);
-    if constexpr (Op == UnaryOp::relu) return convert<T>(x > A(0) ? x : A(0));
+    if constexpr (Op == UnaryOp::relu) return convert<T>(x > A(0) || x != x ? x : A(0));  // NaN propagates
     if constexpr (Op == UnaryOp::sigmoid) return convert<T>(A(1) / (A(1) + exp(-x)));
     if constexpr (Op == UnaryOp::tanh) return convert<T>(tanh(x));
     if constexpr (Op == UnaryOp::silu) return convert<T>(x / (A(1) + exp(-x)));

@@ -61,6 +61,8 @@ static double weighted_sum(const Variable& out, const Tensor& r) {
 
 ::testing::AssertionResult gradcheck(const std::function<Variable(const std::vector<Variable>&)>& f,
                                      const std::vector<Variable>& inputs, double eps, double rtol, double atol) {
+  for (const Variable& in : inputs)
+    if (in.defined()) const_cast<Variable&>(in).zero_grad();  // a fresh gradient, not an accumulated one
   Variable out = f(inputs);
   Tensor r = random_tensor(out.shape(), out.dtype(), -1.0, 1.0, 99, out.device());
   out.backward(r);
