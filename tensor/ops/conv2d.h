@@ -22,8 +22,10 @@
 //   backward weight  dw_g (Og, Cg·kh·kw) += gout_g · colᵀ, summed over the batch
 // A 1×1 conv with stride 1 and no padding needs no im2col: col is x_g itself.
 // Samples run in parallel (one GEMM per thread) when the batch fills the threads; otherwise
-// Eigen parallelizes each GEMM. Depthwise convs have their own direct kernels (parallel over
-// (N, C) planes; inner loops run along W and vectorize). CPU: f32 and f64.
+// Eigen parallelizes each GEMM. Depthwise convs have their own direct kernels, parallel over
+// (N, C) planes (over O for the weight gradient): the padded input plane is split into its
+// stride phases so that each tap is one contiguous, vectorized loop over the whole plane
+// (conv2d_cpu.cpp explains the layout). CPU: f32 and f64.
 // CUDA: direct kernels (one thread per output / input element; one block per weight element
 // for the weight gradient), depthwise ones beside the dense ones; f32, f64, bf16, f16
 // (16-bit types accumulate in f32).

@@ -1,4 +1,5 @@
-// CPU conv2d: im2col + Eigen GEMM for dense and grouped convs, direct kernels for depthwise.
+// CPU conv2d: im2col + Eigen GEMM for dense and grouped convs, direct kernels over polyphase
+// planes for depthwise.
 // The math and shapes are in conv2d.h. Every tensor here is contiguous.
 #include <Eigen/Core>
 #include <algorithm>
@@ -198,109 +199,156 @@ void dense_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometr
 }
 
 // ---- depthwise: output channel o reads input channel o / M ---------------------------
+//
+// Polyphase planes. Element (r, c) of the zero-padded input plane (Hp, Wp) = (H + 2·ph, W + 2·pw)
+// goes to phase (r mod sh, c mod sw) at (r div sh, c div sw); each phase plane is
+// (Hq, Wq) = (⌈Hp/sh⌉, ⌈Wp/sw⌉). Tap (i, j) then reads ONE phase plane, shifted by
+// (a, b) = ((i·dh) div sh, (j·dw) div sw):   out[oh, ow] += w[i, j] · phase[oh + a, ow + b].
+// Laying the output out with the same row pitch Wq makes every tap one contiguous loop
+//   acc[q] += w[i, j] · phase[q + a·Wq + b],   q ∈ [0, L),  L = (OH − 1)·Wq + OW,
+// which vectorizes fully whatever the stride and however short the rows (14 wide late in
+// EfficientNet). Columns [OW, Wq) of acc are junk, dropped when copying out. For unit stride
+// there is one phase: the padded plane itself. The backward passes use the same layout:
+//   dphase[q + shift] += w · gacc[q]      and      dw[i, j] = Σ_q gacc[q] · phase[q + shift],
+// with gacc (gout at row pitch Wq) keeping its junk columns at zero.
 
-// out (N, O, OH, OW): one task per output plane; each (i, j) tap adds w·x along a row.
+struct PhaseLayout {
+  int64_t Hq, Wq, plane, L;     // one phase plane is (Hq, Wq), plane = Hq·Wq elements
+  int64_t size;                 // all sh·sw phase planes
+  std::vector<int64_t> shift;   // per tap i·kw + j: where its loop starts in the phase buffer
+};
+
+PhaseLayout phase_layout(const Conv2dGeometry& g) {
+  PhaseLayout p;
+  p.Hq = (g.H + 2 * g.ph + g.sh - 1) / g.sh;
+  p.Wq = (g.W + 2 * g.pw + g.sw - 1) / g.sw;
+  p.plane = p.Hq * p.Wq;
+  p.L = (g.OH - 1) * p.Wq + g.OW;
+  p.size = g.sh * g.sw * p.plane;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t phase = (i * g.dh % g.sh) * g.sw + j * g.dw % g.sw;
+      p.shift.push_back(phase * p.plane + (i * g.dh / g.sh) * p.Wq + j * g.dw / g.sw);
+    }
+  return p;
+}
+
+// Input plane x (H, W) -> its phases (positions of the padding are not written: they stay 0).
+template <class T>
+void to_phases(const T* x, const Conv2dGeometry& g, const PhaseLayout& p, T* phases) {
+  for (int64_t y = 0; y < g.H; ++y) {
+    const int64_t r = y + g.ph;
+    T* row = phases + (r % g.sh) * g.sw * p.plane + (r / g.sh) * p.Wq;  // phase (r mod sh, 0)
+    const T* xrow = x + y * g.W;
+    if (g.sw == 1) {
+      std::copy(xrow, xrow + g.W, row + g.pw);
+      continue;
+    }
+    for (int64_t pc = 0; pc < g.sw; ++pc) {  // input columns z with (z + pw) mod sw = pc
+      const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
+      T* dst = row + pc * p.plane + (z0 + g.pw) / g.sw;
+      for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dst[k] = xrow[z];
+    }
+  }
+}
+
+// The inverse: phases -> plane dx (H, W), reading only the positions of real input.
+template <class T>
+void from_phases(const T* phases, const Conv2dGeometry& g, const PhaseLayout& p, T* dx) {
+  for (int64_t y = 0; y < g.H; ++y) {
+    const int64_t r = y + g.ph;
+    const T* row = phases + (r % g.sh) * g.sw * p.plane + (r / g.sh) * p.Wq;
+    T* dxrow = dx + y * g.W;
+    if (g.sw == 1) {
+      std::copy(row + g.pw, row + g.pw + g.W, dxrow);
+      continue;
+    }
+    for (int64_t pc = 0; pc < g.sw; ++pc) {
+      const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
+      const T* src = row + pc * p.plane + (z0 + g.pw) / g.sw;
+      for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dxrow[z] = src[k];
+    }
+  }
+}
+
+// Between a dense (rows, cols) plane and one with row pitch `pitch`.
+template <class T>
+void copy_to_pitch(const T* src, int64_t rows, int64_t cols, T* dst, int64_t pitch) {
+  for (int64_t r = 0; r < rows; ++r) std::copy(src + r * cols, src + (r + 1) * cols, dst + r * pitch);
+}
+template <class T>
+void copy_from_pitch(const T* src, int64_t pitch, int64_t rows, int64_t cols, T* dst) {
+  for (int64_t r = 0; r < rows; ++r) std::copy(src + r * pitch, src + r * pitch + cols, dst + r * cols);
+}
+
+// out (N, O, OH, OW): one task per output plane.
 template <class T>
 void depthwise_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
-  const int64_t M = g.multiplier(), P = g.OH * g.OW, KK = g.kh * g.kw;
-  const auto rows = row_ranges(g), cols = column_ranges(g);
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(P * KK, 1));
-  parallel_for(g.N * g.O, grain, [&](int64_t b, int64_t e) {
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const PhaseLayout p = phase_layout(g);
+  parallel_for(g.N * g.O, std::max<int64_t>(1, 32768 / std::max<int64_t>(p.L * KK, 1)), [&](int64_t b, int64_t e) {
+    std::vector<T> phases(p.size, T(0));  // the padding stays 0
+    std::vector<T> acc(p.L);              // (OH, Wq), the last row cut at OW
+    int64_t loaded = -1;                  // the input plane in `phases` (M outputs share one)
     for (int64_t plane = b; plane < e; ++plane) {
-      const int64_t n = plane / g.O, o = plane % g.O, c = o / M;
-      const T* xp = x + (n * g.C + c) * g.H * g.W;  // (H, W)
-      const T* wp = w + o * KK;                      // (kh, kw)
-      T* op = out + plane * P;                       // (OH, OW)
-      std::fill(op, op + P, bias ? bias[o] : T(0));
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t oh = rows[i].lo; oh < rows[i].hi; ++oh) {
-          const T* __restrict xrow = xp + (oh * g.sh - g.ph + i * g.dh) * g.W;
-          T* __restrict orow = op + oh * g.OW;
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const T wv = wp[i * g.kw + j];
-            const int64_t off = j * g.dw - g.pw;
-            if (g.sw == 1) {
-              for (int64_t ow = cols[j].lo; ow < cols[j].hi; ++ow) orow[ow] += wv * xrow[ow + off];
-            } else {
-              for (int64_t ow = cols[j].lo; ow < cols[j].hi; ++ow) orow[ow] += wv * xrow[ow * g.sw + off];
-            }
-          }
-        }
+      const int64_t n = plane / g.O, o = plane % g.O, xplane = n * g.C + o / M;
+      if (xplane != loaded) to_phases(x + xplane * g.H * g.W, g, p, phases.data());
+      loaded = xplane;
+      std::fill(acc.begin(), acc.end(), bias ? bias[o] : T(0));
+      for (int64_t t = 0; t < KK; ++t) {
+        const T wv = w[o * KK + t];
+        const T* __restrict src = phases.data() + p.shift[t];
+        T* __restrict a = acc.data();
+        for (int64_t q = 0; q < p.L; ++q) a[q] += wv * src[q];
       }
+      copy_from_pitch(acc.data(), p.Wq, g.OH, g.OW, out + plane * g.OH * g.OW);
     }
   });
 }
 
-// dx (N, C, H, W): one task per input plane, scattering the M output planes that read it.
+// dx (N, C, H, W): one task per input plane, gathering the M output planes that read it.
 template <class T>
 void depthwise_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
-  const int64_t M = g.multiplier(), P = g.OH * g.OW, KK = g.kh * g.kw;
-  const auto rows = row_ranges(g), cols = column_ranges(g);
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(M * P * KK, 1));
-  parallel_for(g.N * g.C, grain, [&](int64_t b, int64_t e) {
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const PhaseLayout p = phase_layout(g);
+  parallel_for(g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(M * p.L * KK, 1)), [&](int64_t b, int64_t e) {
+    std::vector<T> gacc(p.L, T(0));  // gout at pitch Wq: the junk columns stay 0
+    std::vector<T> dphases(p.size);
     for (int64_t plane = b; plane < e; ++plane) {
       const int64_t n = plane / g.C, c = plane % g.C;
-      T* dxp = dx + plane * g.H * g.W;  // (H, W)
-      std::fill(dxp, dxp + g.H * g.W, T(0));
-      for (int64_t m = 0; m < M; ++m) {
-        const int64_t o = c * M + m;
-        const T* gp = gout + (n * g.O + o) * P;  // (OH, OW)
-        const T* wp = w + o * KK;
-        for (int64_t i = 0; i < g.kh; ++i) {
-          for (int64_t oh = rows[i].lo; oh < rows[i].hi; ++oh) {
-            T* __restrict dxrow = dxp + (oh * g.sh - g.ph + i * g.dh) * g.W;
-            const T* __restrict grow = gp + oh * g.OW;
-            for (int64_t j = 0; j < g.kw; ++j) {
-              const T wv = wp[i * g.kw + j];
-              const int64_t off = j * g.dw - g.pw;
-              if (g.sw == 1) {
-                for (int64_t ow = cols[j].lo; ow < cols[j].hi; ++ow) dxrow[ow + off] += wv * grow[ow];
-              } else {
-                for (int64_t ow = cols[j].lo; ow < cols[j].hi; ++ow) dxrow[ow * g.sw + off] += wv * grow[ow];
-              }
-            }
-          }
+      std::fill(dphases.begin(), dphases.end(), T(0));
+      for (int64_t o = c * M; o < (c + 1) * M; ++o) {
+        copy_to_pitch(gout + (n * g.O + o) * g.OH * g.OW, g.OH, g.OW, gacc.data(), p.Wq);
+        for (int64_t t = 0; t < KK; ++t) {
+          const T wv = w[o * KK + t];
+          T* __restrict dst = dphases.data() + p.shift[t];
+          const T* __restrict src = gacc.data();
+          for (int64_t q = 0; q < p.L; ++q) dst[q] += wv * src[q];
         }
       }
+      from_phases(dphases.data(), g, p, dx + plane * g.H * g.W);
     }
   });
 }
 
-// dw (O, 1, kh, kw): one task per output channel. Each tap keeps a row of per-column partial
-// sums (so the inner loop has no reduction and vectorizes), summed once at the end.
+// dw (O, 1, kh, kw): one task per output channel; each tap is a dot product per sample.
 template <class T>
 void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
-  const int64_t M = g.multiplier(), P = g.OH * g.OW, KK = g.kh * g.kw;
-  const auto rows = row_ranges(g), cols = column_ranges(g);
+  using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const PhaseLayout p = phase_layout(g);
   parallel_for(g.O, 1, [&](int64_t b, int64_t e) {
-    std::vector<T> acc(KK * g.OW);  // (kh·kw, OW)
+    std::vector<T> phases(p.size, T(0)), gacc(p.L, T(0));  // padding and junk columns stay 0
+    std::vector<double> acc(KK);
     for (int64_t o = b; o < e; ++o) {
-      const int64_t c = o / M;
-      std::fill(acc.begin(), acc.end(), T(0));
+      std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t n = 0; n < g.N; ++n) {
-        const T* xp = x + (n * g.C + c) * g.H * g.W;
-        const T* gp = gout + (n * g.O + o) * P;
-        for (int64_t i = 0; i < g.kh; ++i) {
-          for (int64_t oh = rows[i].lo; oh < rows[i].hi; ++oh) {
-            const T* __restrict xrow = xp + (oh * g.sh - g.ph + i * g.dh) * g.W;
-            const T* __restrict grow = gp + oh * g.OW;
-            for (int64_t j = 0; j < g.kw; ++j) {
-              T* __restrict a = acc.data() + (i * g.kw + j) * g.OW;
-              const int64_t off = j * g.dw - g.pw;
-              if (g.sw == 1) {
-                for (int64_t ow = cols[j].lo; ow < cols[j].hi; ++ow) a[ow] += grow[ow] * xrow[ow + off];
-              } else {
-                for (int64_t ow = cols[j].lo; ow < cols[j].hi; ++ow) a[ow] += grow[ow] * xrow[ow * g.sw + off];
-              }
-            }
-          }
-        }
+        to_phases(x + (n * g.C + o / M) * g.H * g.W, g, p, phases.data());
+        copy_to_pitch(gout + (n * g.O + o) * g.OH * g.OW, g.OH, g.OW, gacc.data(), p.Wq);
+        Vec gv(gacc.data(), p.L);
+        for (int64_t t = 0; t < KK; ++t) acc[t] += static_cast<double>(gv.dot(Vec(phases.data() + p.shift[t], p.L)));
       }
-      for (int64_t k = 0; k < KK; ++k) {
-        double s = 0;
-        for (int64_t ow = 0; ow < g.OW; ++ow) s += static_cast<double>(acc[k * g.OW + ow]);
-        dw[o * KK + k] = static_cast<T>(s);
-      }
+      for (int64_t t = 0; t < KK; ++t) dw[o * KK + t] = static_cast<T>(acc[t]);
     }
   });
 }

@@ -92,6 +92,9 @@ std::vector<Case> cases() {
       {"depthwise5x5_s1", {2, 4, 9, 9}, {4, 1, 5, 5}, Conv2dParams::square(1, 2, 1, 4)},
       {"depthwise5x5_s2", {1, 4, 11, 10}, {4, 1, 5, 5}, Conv2dParams::square(2, 2, 1, 4), false},
       {"depthwise_dilation2_nonsquare", {2, 3, 10, 9}, {6, 1, 3, 2}, params(1, 2, 2, 1, 2, 2, 3)},
+      {"depthwise_s1_dilation2_m2", {2, 3, 9, 10}, {6, 1, 3, 3}, params(1, 1, 2, 2, 2, 2, 3)},
+      {"depthwise_s1_nopad", {1, 4, 6, 7}, {4, 1, 3, 3}, Conv2dParams::square(1, 0, 1, 4), false},
+      {"depthwise_s1_1x5", {2, 2, 5, 6}, {2, 1, 1, 5}, params(1, 1, 0, 2, 1, 1, 2)},
   };
 }
 
