@@ -1,0 +1,209 @@
+// conv2d on EfficientNet-B0 shapes at batch 8: forward, backward-input and backward-weight, in
+// GFLOP/s (2·N·O·OH·OW·Cg·kh·kw per pass), side by side:
+//   cpu/...    ember's CPU kernels (im2col + Eigen GEMM for dense, direct kernels for depthwise)
+//   cuda/...   ember's direct CUDA kernels (version 1)           [when a GPU is present]
+//   cudnn/...  cuDNN, fp32 FMA math (no TF32), fastest algorithm from cudnnFind*  [EMBER_WITH_CUDNN]
+// Run:  ./bench/bench_conv2d --benchmark_filter=cpu/
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "ember/ember.h"
+
+#ifdef EMBER_WITH_CUDNN
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#endif
+
+using namespace ember;
+
+namespace {
+
+struct ConvShape {
+  const char* name;
+  int64_t N, C, H, W, O, k, stride, pad, groups;
+};
+
+// EfficientNet-B0 layers (input size given; "s2" = stride 2).
+const std::vector<ConvShape> kShapes = {
+    {"stem3x3_3to32_224s2", 8, 3, 224, 224, 32, 3, 2, 1, 1},
+    {"dense3x3_32to64_56", 8, 32, 56, 56, 64, 3, 1, 1, 1},
+    {"pw1x1_16to96_112", 8, 16, 112, 112, 96, 1, 1, 0, 1},
+    {"pw1x1_24to144_56", 8, 24, 56, 56, 144, 1, 1, 0, 1},
+    {"dw3x3_96_112s2", 8, 96, 112, 112, 96, 3, 2, 1, 96},
+    {"dw3x3_144_56", 8, 144, 56, 56, 144, 3, 1, 1, 144},
+    {"dw5x5_240_28", 8, 240, 28, 28, 240, 5, 1, 2, 240},
+    {"dw5x5_672_14", 8, 672, 14, 14, 672, 5, 1, 2, 672},
+};
+
+enum class Pass { forward, backward_input, backward_weight };
+const char* pass_name(Pass p) {
+  return p == Pass::forward ? "fwd" : p == Pass::backward_input ? "bwd_input" : "bwd_weight";
+}
+
+Conv2dParams params_of(const ConvShape& s) { return Conv2dParams::square(s.stride, s.pad, 1, s.groups); }
+Shape x_shape(const ConvShape& s) { return {s.N, s.C, s.H, s.W}; }
+Shape w_shape(const ConvShape& s) { return {s.O, s.C / s.groups, s.k, s.k}; }
+
+void set_counters(benchmark::State& state, const Conv2dGeometry& g) {
+  state.counters["GFLOP/s"] = benchmark::Counter(g.flops() * 1e-9 * static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+
+// ember's kernels on `device`.
+void bench_ember(benchmark::State& state, const ConvShape& s, Pass pass, Device device) {
+  Conv2dParams p = params_of(s);
+  Conv2dGeometry g = conv2d_geometry(x_shape(s), w_shape(s), p);
+  Tensor x = randn(x_shape(s), DType::f32, device);
+  Tensor w = randn(w_shape(s), DType::f32, device);
+  Tensor b = randn({s.O}, DType::f32, device);
+  Tensor gout = randn({g.N, g.O, g.OH, g.OW}, DType::f32, device);
+  for (auto _ : state) {
+    Tensor r;
+    switch (pass) {
+      case Pass::forward: r = conv2d(x, w, b, p); break;
+      case Pass::backward_input: r = conv2d_backward_input(gout, w, x.shape(), p); break;
+      case Pass::backward_weight: r = conv2d_backward_weight(gout, x, w.shape(), p); break;
+    }
+    if (device.is_cuda()) cuda::synchronize();
+    benchmark::DoNotOptimize(r.data_ptr());
+  }
+  set_counters(state, g);
+}
+
+#ifdef EMBER_WITH_CUDNN
+#define CUDNN_CHECK(call)                                                                        \
+  do {                                                                                           \
+    cudnnStatus_t st_ = (call);                                                                  \
+    if (st_ != CUDNN_STATUS_SUCCESS) throw make_error("cuDNN: ", #call, ": ", cudnnGetErrorString(st_)); \
+  } while (0)
+
+// One convolution set up for cuDNN: descriptors, the fastest measured algorithm of each pass
+// (cudnnFind*), and a workspace big enough for all three.
+struct CudnnConv {
+  cudnnHandle_t handle{};
+  cudnnTensorDescriptor_t xd{}, yd{};
+  cudnnFilterDescriptor_t wd{};
+  cudnnConvolutionDescriptor_t cd{};
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  Tensor workspace;
+
+  CudnnConv(const ConvShape& s, const Conv2dGeometry& g) {
+    CUDNN_CHECK(cudnnCreate(&handle));
+    CUDNN_CHECK(cudnnSetStream(handle, static_cast<cudaStream_t>(cuda::current_stream())));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&xd));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&yd));
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&wd));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(g.N), int(g.C), int(g.H),
+                                           int(g.W)));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(g.N), int(g.O), int(g.OH),
+                                           int(g.OW)));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(g.O), int(g.Cg), int(g.kh),
+                                           int(g.kw)));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd, int(s.pad), int(s.pad), int(s.stride), int(s.stride), 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolutionGroupCount(cd, int(s.groups)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH));  // true fp32, like ember's kernels
+    int n = 0;
+    cudnnConvolutionFwdAlgoPerf_t fp[8];
+    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(handle, xd, wd, cd, yd, 8, &n, fp));
+    fwd = fp[0].algo;
+    cudnnConvolutionBwdDataAlgoPerf_t dp[8];
+    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle, wd, yd, cd, xd, 8, &n, dp));
+    bwd_data = dp[0].algo;
+    cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
+    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle, xd, yd, cd, wd, 8, &n, wp));
+    bwd_filter = wp[0].algo;
+    size_t a = 0, b = 0, c = 0;
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, xd, wd, cd, yd, fwd, &a));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, wd, yd, cd, xd, bwd_data, &b));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, xd, yd, cd, wd, bwd_filter, &c));
+    workspace = empty({static_cast<int64_t>(std::max({a, b, c, size_t{1}}))}, DType::u8, Device::cuda());
+  }
+  ~CudnnConv() {
+    cudnnDestroyConvolutionDescriptor(cd);
+    cudnnDestroyFilterDescriptor(wd);
+    cudnnDestroyTensorDescriptor(yd);
+    cudnnDestroyTensorDescriptor(xd);
+    cudnnDestroy(handle);
+  }
+  CudnnConv(const CudnnConv&) = delete;
+  CudnnConv& operator=(const CudnnConv&) = delete;
+};
+
+void bench_cudnn(benchmark::State& state, const ConvShape& s, Pass pass) {
+  Conv2dParams p = params_of(s);
+  Conv2dGeometry g = conv2d_geometry(x_shape(s), w_shape(s), p);
+  Device dev = Device::cuda();
+  Tensor x = randn(x_shape(s), DType::f32, dev), dx = empty(x_shape(s), DType::f32, dev);
+  Tensor w = randn(w_shape(s), DType::f32, dev), dw = empty(w_shape(s), DType::f32, dev);
+  Tensor y = empty({g.N, g.O, g.OH, g.OW}, DType::f32, dev), dy = randn(y.shape(), DType::f32, dev);
+  CudnnConv conv(s, g);
+  void* ws = conv.workspace.data_ptr();
+  size_t ws_bytes = conv.workspace.nbytes();
+  const float one = 1.f, zero = 0.f;
+  for (auto _ : state) {
+    switch (pass) {
+      case Pass::forward:
+        CUDNN_CHECK(cudnnConvolutionForward(conv.handle, &one, conv.xd, x.data_ptr(), conv.wd, w.data_ptr(), conv.cd,
+                                            conv.fwd, ws, ws_bytes, &zero, conv.yd, y.data_ptr()));
+        break;
+      case Pass::backward_input:
+        CUDNN_CHECK(cudnnConvolutionBackwardData(conv.handle, &one, conv.wd, w.data_ptr(), conv.yd, dy.data_ptr(),
+                                                 conv.cd, conv.bwd_data, ws, ws_bytes, &zero, conv.xd, dx.data_ptr()));
+        break;
+      case Pass::backward_weight:
+        CUDNN_CHECK(cudnnConvolutionBackwardFilter(conv.handle, &one, conv.xd, x.data_ptr(), conv.yd, dy.data_ptr(),
+                                                   conv.cd, conv.bwd_filter, ws, ws_bytes, &zero, conv.wd,
+                                                   dw.data_ptr()));
+        break;
+    }
+    cuda::synchronize();
+  }
+  set_counters(state, g);
+}
+#endif
+
+void register_all() {
+  const bool gpu = cuda::is_available();
+  for (const ConvShape& s : kShapes) {
+    for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight}) {
+      std::string suffix = std::string(pass_name(pass)) + "/" + s.name;
+      benchmark::RegisterBenchmark(("cpu/" + suffix).c_str(),
+                                   [s, pass](benchmark::State& st) { bench_ember(st, s, pass, Device::cpu()); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MinTime(0.5);
+      if (gpu) {
+        benchmark::RegisterBenchmark(("cuda/" + suffix).c_str(),
+                                     [s, pass](benchmark::State& st) { bench_ember(st, s, pass, Device::cuda()); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+#ifdef EMBER_WITH_CUDNN
+        benchmark::RegisterBenchmark(("cudnn/" + suffix).c_str(),
+                                     [s, pass](benchmark::State& st) { bench_cudnn(st, s, pass); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+#endif
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!cuda::is_available()) std::fprintf(stderr, "CUDA benchmarks skipped: %s\n", cuda::unavailable_reason().c_str());
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,72 @@
+// 2-D convolution (cross-correlation, as in every DL framework), dense, grouped and depthwise.
+//
+// Shapes: x (N, C, H, W), w (O, C/G, kh, kw), bias (O) or undefined, out (N, O, OH, OW), with
+//   G = groups, Cg = C/G input and Og = O/G output channels per group (g(o) = o / Og),
+//   OH = ⌊(H + 2·ph − dh·(kh−1) − 1) / sh⌋ + 1   (OW likewise with pw, dw, kw, sw).
+// Forward (x is 0 outside [0, H) × [0, W), i.e. zero padding):
+//   out[n, o, oh, ow] = bias[o] + Σ_{c<Cg} Σ_{i<kh} Σ_{j<kw}
+//                       x[n, g(o)·Cg + c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] · w[o, c, i, j]
+// Gradients, with gout = ∂L/∂out (N, O, OH, OW):
+//   ∂L/∂x[n, g·Cg + c, y, z] = Σ_{o in group g} Σ_{i,j,oh,ow : y = oh·sh − ph + i·dh, z = ow·sw − pw + j·dw}
+//                              gout[n, o, oh, ow] · w[o, c, i, j]               (a transposed conv)
+//   ∂L/∂w[o, c, i, j]       = Σ_{n,oh,ow} gout[n, o, oh, ow] · x[n, g(o)·Cg + c, oh·sh − ph + i·dh, ow·sw − pw + j·dw]
+//   ∂L/∂bias[o]             = Σ_{n,oh,ow} gout[n, o, oh, ow]
+// FLOPs of each of the three: 2·N·O·OH·OW·Cg·kh·kw.
+//
+// Depthwise is the case G = C > 1 (so Cg = 1) with O = C·M, M the channel multiplier:
+// output channel o reads input channel o / M only.
+//
+// CPU: dense/grouped convs lower to GEMMs per sample and group (Eigen):
+//   forward          out_g (Og, OH·OW)   = w_g (Og, Cg·kh·kw) · col (Cg·kh·kw, OH·OW),  col = im2col(x_g)
+//   backward input   dcol               = w_gᵀ · gout_g, then col2im (scatter-add) into dx_g
+//   backward weight  dw_g (Og, Cg·kh·kw) += gout_g · colᵀ, summed over the batch
+// A 1×1 conv with stride 1 and no padding needs no im2col: col is x_g itself.
+// Samples run in parallel (one GEMM per thread) when the batch fills the threads; otherwise
+// Eigen parallelizes each GEMM. Depthwise convs have their own direct kernels, parallel over
+// (N, C) planes (over O for the weight gradient): the padded input plane is split into its
+// stride phases so that each tap is one contiguous, vectorized loop over the whole plane
+// (conv2d_cpu.cpp explains the layout). CPU: f32 and f64.
+// CUDA: direct kernels (one thread per output / input element; one block per weight element
+// for the weight gradient), depthwise ones beside the dense ones; f32, f64, bf16, f16
+// (16-bit types accumulate in f32).
+#pragma once
+#include "tensor/tensor.h"
+
+namespace ember {
+
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  // The same stride, padding and dilation along both axes.
+  static Conv2dParams square(int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1) {
+    return Conv2dParams{stride, stride, padding, padding, dilation, dilation, groups};
+  }
+};
+
+// out = conv2d(x, w) + bias; pass an undefined Tensor for no bias.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p = {});
+// ∂L/∂x (x_shape) from ∂L/∂out.
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
+// ∂L/∂w (w_shape) from ∂L/∂out. (∂L/∂bias is sum(grad_out, {0, 2, 3}).)
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
+
+// (N, O, OH, OW) for these shapes; throws naming conv2d when they do not fit together.
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
+
+// Everything a kernel needs, in one flat struct (sizes of x, w and out; the params).
+struct Conv2dGeometry {
+  int64_t N, C, H, W;    // x
+  int64_t O, kh, kw;     // w: (O, Cg, kh, kw)
+  int64_t OH, OW;        // out
+  int64_t groups, Cg, Og;
+  int64_t sh, sw, ph, pw, dh, dw;
+  bool depthwise() const { return groups == C && groups > 1; }  // Cg = 1, O = C·multiplier
+  int64_t multiplier() const { return O / C; }                  // depthwise only
+  double flops() const { return 2.0 * N * O * OH * OW * Cg * kh * kw; }
+};
+Conv2dGeometry conv2d_geometry(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
+
+}  // namespace ember

@@ -1,0 +1,383 @@
+// CPU conv2d: im2col + Eigen GEMM for dense and grouped convs, direct kernels over polyphase
+// planes for depthwise.
+// The math and shapes are in conv2d.h. Every tensor here is contiguous.
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "tensor/cpu/parallel.h"
+#include "tensor/ops/conv2d.h"
+
+namespace ember::cpu {
+
+namespace {
+
+template <class T>
+using MatrixRM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MapRM = Eigen::Map<MatrixRM<T>>;
+template <class T>
+using ConstMapRM = Eigen::Map<const MatrixRM<T>>;
+
+// The output positions [lo, hi) along one axis whose input index  pos·stride + off  lies in [0, in).
+struct Range {
+  int64_t lo, hi;
+};
+Range valid_range(int64_t off, int64_t stride, int64_t in, int64_t out) {
+  int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int64_t hi = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+  return {lo, hi};
+}
+
+// Per kernel column j: the output columns that read inside the input, and their input offset.
+std::vector<Range> column_ranges(const Conv2dGeometry& g) {
+  std::vector<Range> r(g.kw);
+  for (int64_t j = 0; j < g.kw; ++j) r[j] = valid_range(j * g.dw - g.pw, g.sw, g.W, g.OW);
+  return r;
+}
+std::vector<Range> row_ranges(const Conv2dGeometry& g) {
+  std::vector<Range> r(g.kh);
+  for (int64_t i = 0; i < g.kh; ++i) r[i] = valid_range(i * g.dh - g.ph, g.sh, g.H, g.OH);
+  return r;
+}
+
+// A 1×1 conv with unit stride and no padding reads x_g (Cg, H·W) as its column matrix.
+bool needs_no_im2col(const Conv2dGeometry& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+// col[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside).
+// x: (Cg, H, W) of one sample and group; col: (Cg·kh·kw, OH·OW).
+template <class T>
+void im2col(const T* x, T* col, const Conv2dGeometry& g, const std::vector<Range>& rows,
+            const std::vector<Range>& cols) {
+  const int64_t P = g.OH * g.OW;
+  for (int64_t c = 0; c < g.Cg; ++c) {
+    const T* xc = x + c * g.H * g.W;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * P;
+        const int64_t off = j * g.dw - g.pw;
+        const Range rw = cols[j];
+        std::fill(row, row + rows[i].lo * g.OW, T(0));
+        for (int64_t oh = rows[i].lo; oh < rows[i].hi; ++oh) {
+          T* r = row + oh * g.OW;
+          const T* xrow = xc + (oh * g.sh - g.ph + i * g.dh) * g.W;
+          std::fill(r, r + rw.lo, T(0));
+          if (g.sw == 1) {
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) r[ow] = xrow[ow + off];
+          } else {
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) r[ow] = xrow[ow * g.sw + off];
+          }
+          std::fill(r + rw.hi, r + g.OW, T(0));
+        }
+        std::fill(row + rows[i].hi * g.OW, row + P, T(0));
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: dx[c, y, z] += every col entry that im2col copied from (c, y, z).
+// dx (Cg, H, W) must be zeroed first.
+template <class T>
+void col2im(const T* col, T* dx, const Conv2dGeometry& g, const std::vector<Range>& rows,
+            const std::vector<Range>& cols) {
+  const int64_t P = g.OH * g.OW;
+  for (int64_t c = 0; c < g.Cg; ++c) {
+    T* dxc = dx + c * g.H * g.W;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * P;
+        const int64_t off = j * g.dw - g.pw;
+        const Range rw = cols[j];
+        for (int64_t oh = rows[i].lo; oh < rows[i].hi; ++oh) {
+          const T* r = row + oh * g.OW;
+          T* dxrow = dxc + (oh * g.sh - g.ph + i * g.dh) * g.W;
+          if (g.sw == 1) {
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dxrow[ow + off] += r[ow];
+          } else {
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dxrow[ow * g.sw + off] += r[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Splits the batch into chunks: one per thread when the batch fills the threads (each GEMM
+// then runs single-threaded; Eigen sees it is inside a parallel region), else a single chunk
+// so that Eigen parallelizes every GEMM.
+int64_t batch_chunks(int64_t N) {
+  const int64_t threads = num_threads();
+  return N >= threads ? threads : 1;
+}
+
+// ---- dense and grouped ------------------------------------------------------------
+
+template <class T>
+void dense_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
+  const int64_t K = g.Cg * g.kh * g.kw, P = g.OH * g.OW;
+  const bool direct = needs_no_im2col(g);
+  const auto rows = row_ranges(g), cols = column_ranges(g);
+  const int64_t chunks = batch_chunks(g.N);
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<T> col(direct ? 0 : K * P);  // (K, P)
+    for (int64_t n = g.N * c0 / chunks; n < g.N * c1 / chunks; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;  // (Cg, H, W)
+        if (!direct) im2col(xg, col.data(), g, rows, cols);
+        ConstMapRM<T> colm(direct ? xg : col.data(), K, P);
+        ConstMapRM<T> wg(w + grp * g.Og * K, g.Og, K);
+        T* og = out + (n * g.O + grp * g.Og) * P;  // (Og, P)
+        MapRM<T>(og, g.Og, P).noalias() = wg * colm;
+        if (bias) {
+          for (int64_t o = 0; o < g.Og; ++o) {
+            const T b = bias[grp * g.Og + o];
+            T* row = og + o * P;
+            for (int64_t p = 0; p < P; ++p) row[p] += b;
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void dense_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
+  const int64_t K = g.Cg * g.kh * g.kw, P = g.OH * g.OW;
+  const bool direct = needs_no_im2col(g);
+  const auto rows = row_ranges(g), cols = column_ranges(g);
+  const int64_t chunks = batch_chunks(g.N);
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<T> dcol(direct ? 0 : K * P);  // (K, P)
+    for (int64_t n = g.N * c0 / chunks; n < g.N * c1 / chunks; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        ConstMapRM<T> gg(gout + (n * g.O + grp * g.Og) * P, g.Og, P);
+        ConstMapRM<T> wg(w + grp * g.Og * K, g.Og, K);
+        T* dxg = dx + (n * g.C + grp * g.Cg) * g.H * g.W;  // (Cg, H, W)
+        if (direct) {
+          MapRM<T>(dxg, K, P).noalias() = wg.transpose() * gg;
+        } else {
+          MapRM<T>(dcol.data(), K, P).noalias() = wg.transpose() * gg;
+          std::fill(dxg, dxg + g.Cg * g.H * g.W, T(0));
+          col2im(dcol.data(), dxg, g, rows, cols);
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void dense_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
+  const int64_t K = g.Cg * g.kh * g.kw, P = g.OH * g.OW;
+  const bool direct = needs_no_im2col(g);
+  const auto rows = row_ranges(g), cols = column_ranges(g);
+  const int64_t chunks = batch_chunks(g.N);
+  // Each chunk sums its samples into its own (O, K) partial; the partials are added at the end.
+  std::vector<std::vector<T>> partial(chunks, std::vector<T>(g.O * K, T(0)));
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<T> col(direct ? 0 : K * P);  // (K, P)
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      for (int64_t n = g.N * chunk / chunks; n < g.N * (chunk + 1) / chunks; ++n) {
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+          if (!direct) im2col(xg, col.data(), g, rows, cols);
+          ConstMapRM<T> colm(direct ? xg : col.data(), K, P);
+          ConstMapRM<T> gg(gout + (n * g.O + grp * g.Og) * P, g.Og, P);
+          MapRM<T>(partial[chunk].data() + grp * g.Og * K, g.Og, K).noalias() += gg * colm.transpose();
+        }
+      }
+    }
+  });
+  for (int64_t e = 0; e < g.O * K; ++e) {
+    T s = 0;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) s += partial[chunk][e];
+    dw[e] = s;
+  }
+}
+
+// ---- depthwise: output channel o reads input channel o / M ---------------------------
+//
+// Polyphase planes. Element (r, c) of the zero-padded input plane (Hp, Wp) = (H + 2·ph, W + 2·pw)
+// goes to phase (r mod sh, c mod sw) at (r div sh, c div sw); each phase plane is
+// (Hq, Wq) = (⌈Hp/sh⌉, ⌈Wp/sw⌉). Tap (i, j) then reads ONE phase plane, shifted by
+// (a, b) = ((i·dh) div sh, (j·dw) div sw):   out[oh, ow] += w[i, j] · phase[oh + a, ow + b].
+// Laying the output out with the same row pitch Wq makes every tap one contiguous loop
+//   acc[q] += w[i, j] · phase[q + a·Wq + b],   q ∈ [0, L),  L = (OH − 1)·Wq + OW,
+// which vectorizes fully whatever the stride and however short the rows (14 wide late in
+// EfficientNet). Columns [OW, Wq) of acc are junk, dropped when copying out. For unit stride
+// there is one phase: the padded plane itself. The backward passes use the same layout:
+//   dphase[q + shift] += w · gacc[q]      and      dw[i, j] = Σ_q gacc[q] · phase[q + shift],
+// with gacc (gout at row pitch Wq) keeping its junk columns at zero.
+
+struct PhaseLayout {
+  int64_t Hq, Wq, plane, L;     // one phase plane is (Hq, Wq), plane = Hq·Wq elements
+  int64_t size;                 // all sh·sw phase planes
+  std::vector<int64_t> shift;   // per tap i·kw + j: where its loop starts in the phase buffer
+};
+
+PhaseLayout phase_layout(const Conv2dGeometry& g) {
+  PhaseLayout p;
+  p.Hq = (g.H + 2 * g.ph + g.sh - 1) / g.sh;
+  p.Wq = (g.W + 2 * g.pw + g.sw - 1) / g.sw;
+  p.plane = p.Hq * p.Wq;
+  p.L = (g.OH - 1) * p.Wq + g.OW;
+  p.size = g.sh * g.sw * p.plane;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t phase = (i * g.dh % g.sh) * g.sw + j * g.dw % g.sw;
+      p.shift.push_back(phase * p.plane + (i * g.dh / g.sh) * p.Wq + j * g.dw / g.sw);
+    }
+  return p;
+}
+
+// Input plane x (H, W) -> its phases (positions of the padding are not written: they stay 0).
+template <class T>
+void to_phases(const T* x, const Conv2dGeometry& g, const PhaseLayout& p, T* phases) {
+  for (int64_t y = 0; y < g.H; ++y) {
+    const int64_t r = y + g.ph;
+    T* row = phases + (r % g.sh) * g.sw * p.plane + (r / g.sh) * p.Wq;  // phase (r mod sh, 0)
+    const T* xrow = x + y * g.W;
+    if (g.sw == 1) {
+      std::copy(xrow, xrow + g.W, row + g.pw);
+      continue;
+    }
+    for (int64_t pc = 0; pc < g.sw; ++pc) {  // input columns z with (z + pw) mod sw = pc
+      const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
+      T* dst = row + pc * p.plane + (z0 + g.pw) / g.sw;
+      for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dst[k] = xrow[z];
+    }
+  }
+}
+
+// The inverse: phases -> plane dx (H, W), reading only the positions of real input.
+template <class T>
+void from_phases(const T* phases, const Conv2dGeometry& g, const PhaseLayout& p, T* dx) {
+  for (int64_t y = 0; y < g.H; ++y) {
+    const int64_t r = y + g.ph;
+    const T* row = phases + (r % g.sh) * g.sw * p.plane + (r / g.sh) * p.Wq;
+    T* dxrow = dx + y * g.W;
+    if (g.sw == 1) {
+      std::copy(row + g.pw, row + g.pw + g.W, dxrow);
+      continue;
+    }
+    for (int64_t pc = 0; pc < g.sw; ++pc) {
+      const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
+      const T* src = row + pc * p.plane + (z0 + g.pw) / g.sw;
+      for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dxrow[z] = src[k];
+    }
+  }
+}
+
+// Between a dense (rows, cols) plane and one with row pitch `pitch`.
+template <class T>
+void copy_to_pitch(const T* src, int64_t rows, int64_t cols, T* dst, int64_t pitch) {
+  for (int64_t r = 0; r < rows; ++r) std::copy(src + r * cols, src + (r + 1) * cols, dst + r * pitch);
+}
+template <class T>
+void copy_from_pitch(const T* src, int64_t pitch, int64_t rows, int64_t cols, T* dst) {
+  for (int64_t r = 0; r < rows; ++r) std::copy(src + r * pitch, src + r * pitch + cols, dst + r * cols);
+}
+
+// out (N, O, OH, OW): one task per output plane.
+template <class T>
+void depthwise_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const PhaseLayout p = phase_layout(g);
+  parallel_for(g.N * g.O, std::max<int64_t>(1, 32768 / std::max<int64_t>(p.L * KK, 1)), [&](int64_t b, int64_t e) {
+    std::vector<T> phases(p.size, T(0));  // the padding stays 0
+    std::vector<T> acc(p.L);              // (OH, Wq), the last row cut at OW
+    int64_t loaded = -1;                  // the input plane in `phases` (M outputs share one)
+    for (int64_t plane = b; plane < e; ++plane) {
+      const int64_t n = plane / g.O, o = plane % g.O, xplane = n * g.C + o / M;
+      if (xplane != loaded) to_phases(x + xplane * g.H * g.W, g, p, phases.data());
+      loaded = xplane;
+      std::fill(acc.begin(), acc.end(), bias ? bias[o] : T(0));
+      for (int64_t t = 0; t < KK; ++t) {
+        const T wv = w[o * KK + t];
+        const T* __restrict src = phases.data() + p.shift[t];
+        T* __restrict a = acc.data();
+        for (int64_t q = 0; q < p.L; ++q) a[q] += wv * src[q];
+      }
+      copy_from_pitch(acc.data(), p.Wq, g.OH, g.OW, out + plane * g.OH * g.OW);
+    }
+  });
+}
+
+// dx (N, C, H, W): one task per input plane, gathering the M output planes that read it.
+template <class T>
+void depthwise_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const PhaseLayout p = phase_layout(g);
+  parallel_for(g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(M * p.L * KK, 1)), [&](int64_t b, int64_t e) {
+    std::vector<T> gacc(p.L, T(0));  // gout at pitch Wq: the junk columns stay 0
+    std::vector<T> dphases(p.size);
+    for (int64_t plane = b; plane < e; ++plane) {
+      const int64_t n = plane / g.C, c = plane % g.C;
+      std::fill(dphases.begin(), dphases.end(), T(0));
+      for (int64_t o = c * M; o < (c + 1) * M; ++o) {
+        copy_to_pitch(gout + (n * g.O + o) * g.OH * g.OW, g.OH, g.OW, gacc.data(), p.Wq);
+        for (int64_t t = 0; t < KK; ++t) {
+          const T wv = w[o * KK + t];
+          T* __restrict dst = dphases.data() + p.shift[t];
+          const T* __restrict src = gacc.data();
+          for (int64_t q = 0; q < p.L; ++q) dst[q] += wv * src[q];
+        }
+      }
+      from_phases(dphases.data(), g, p, dx + plane * g.H * g.W);
+    }
+  });
+}
+
+// dw (O, 1, kh, kw): one task per output channel; each tap is a dot product per sample.
+template <class T>
+void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
+  using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const PhaseLayout p = phase_layout(g);
+  parallel_for(g.O, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> phases(p.size, T(0)), gacc(p.L, T(0));  // padding and junk columns stay 0
+    std::vector<double> acc(KK);
+    for (int64_t o = b; o < e; ++o) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t n = 0; n < g.N; ++n) {
+        to_phases(x + (n * g.C + o / M) * g.H * g.W, g, p, phases.data());
+        copy_to_pitch(gout + (n * g.O + o) * g.OH * g.OW, g.OH, g.OW, gacc.data(), p.Wq);
+        Vec gv(gacc.data(), p.L);
+        for (int64_t t = 0; t < KK; ++t) acc[t] += static_cast<double>(gv.dot(Vec(phases.data() + p.shift[t], p.L)));
+      }
+      for (int64_t t = 0; t < KK; ++t) dw[o * KK + t] = static_cast<T>(acc[t]);
+    }
+  });
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g) {
+  dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* b = bias.defined() ? bias.data<T>() : nullptr;
+    if (g.depthwise()) depthwise_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    else dense_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+  });
+}
+
+void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor& grad_x, const Conv2dGeometry& g) {
+  dispatch_float(w.dtype(), "conv2d_backward_input", [&](auto tag) {
+    using T = decltype(tag);
+    if (g.depthwise()) depthwise_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    else dense_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+  });
+}
+
+void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w, const Conv2dGeometry& g) {
+  dispatch_float(x.dtype(), "conv2d_backward_weight", [&](auto tag) {
+    using T = decltype(tag);
+    if (g.depthwise()) depthwise_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    else dense_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+  });
+}
+
+}  // namespace ember::cpu
