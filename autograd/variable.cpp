@@ -117,7 +117,11 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
   }
 
   // Topological order of the Nodes reachable from the root (iterative DFS, post-order).
+  // `alive` owns every reached Node until the walk ends: releasing a Node drops its inputs,
+  // which may be the last owner of a Node that has yet to run (an intermediate Variable that
+  // only the graph held, as in flatten(transpose(x))).
   std::vector<Node*> order;
+  std::vector<std::shared_ptr<Node>> alive;
   std::unordered_set<Node*> seen;
   // Owners of every Node in `order`: release() below drops a Node's inputs, which may hold the
   // last reference to an inner Variable and so to a Node that has yet to run.

@@ -1,0 +1,229 @@
+// Batch norm on CUDA (math: tensor/ops/batch_norm.h).
+//   forward:  batch_norm_stats_kernel (a block per channel, Welford, updates running stats)
+//             or batch_norm_eval_stats_kernel, then batch_norm_apply_kernel (elementwise).
+//   backward: batch_norm_grad_sums_kernel (a block per channel: Σg, Σg(x-μ) -> dbias, dweight),
+//             then batch_norm_backward_input_kernel (elementwise).
+// A block per channel is the plain first version: it leaves SMs idle when C is small and N·L
+// is large; splitting each channel over several blocks is the next step.
+#include <cfloat>
+
+#include "tensor/cuda/check.h"
+#include "tensor/cuda/runtime.h"
+#include "tensor/ops/batch_norm.h"
+
+namespace ember::cuda {
+
+namespace {
+
+constexpr int kBlock = 512;
+
+// Running (count, mean, M2) of Welford's algorithm, merged with Chan's formula.
+template <class A>
+struct Welford {
+  A n, mean, m2;
+};
+
+template <class A>
+__device__ __forceinline__ Welford<A> welford_merge(const Welford<A>& a, const Welford<A>& b) {
+  if (b.n == A(0)) return a;
+  if (a.n == A(0)) return b;
+  A n = a.n + b.n;
+  A delta = b.mean - a.mean;
+  A wb = b.n / n;
+  return {n, a.mean + delta * wb, a.m2 + b.m2 + delta * delta * a.n * wb};
+}
+
+// Element i in [0, N·L) of channel c of an (N, C, L) tensor.
+__device__ __forceinline__ int64_t channel_offset(int64_t i, int64_t c, int64_t C, int64_t L) {
+  int64_t n = i / L;
+  return (n * C + c) * L + (i - n * L);
+}
+
+// One block per channel: save_mean, save_invstd (C); running stats updated when non-null.
+template <class T>
+__global__ void batch_norm_stats_kernel(const T* x, T* save_mean, T* save_invstd, T* running_mean, T* running_var,
+                                        int64_t C, int64_t L, int64_t M, double momentum, double eps) {
+  using A = T;  // float for f32, double for f64
+  __shared__ Welford<A> part[kBlock];
+  const int64_t c = blockIdx.x;
+  Welford<A> w{A(0), A(0), A(0)};
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+    A v = static_cast<A>(x[channel_offset(i, c, C, L)]);
+    w.n += A(1);
+    A delta = v - w.mean;
+    w.mean += delta / w.n;
+    w.m2 += delta * (v - w.mean);
+  }
+  part[threadIdx.x] = w;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) part[threadIdx.x] = welford_merge(part[threadIdx.x], part[threadIdx.x + s]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    A mean = part[0].mean;
+    A var = part[0].m2 / static_cast<A>(M);  // biased
+    save_mean[c] = mean;
+    save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(var) + eps));
+    if (running_mean) {
+      running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean);
+      running_var[c] = static_cast<T>((1 - momentum) * running_var[c] +
+                                      momentum * static_cast<double>(var) * M / (M - 1));
+    }
+  }
+}
+
+template <class T>
+__global__ void batch_norm_eval_stats_kernel(const T* running_mean, const T* running_var, T* save_mean,
+                                             T* save_invstd, int64_t C, double eps) {
+  int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= C) return;
+  save_mean[c] = running_mean[c];
+  save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
+}
+
+// y = (x - μ_c)·γ_c r_c + β_c over (N, C, L); weight / bias may be null.
+template <class T>
+__global__ void batch_norm_apply_kernel(const T* x, const T* mean, const T* invstd, const T* weight, const T* bias,
+                                        T* out, int64_t total, int64_t C, int64_t L) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t c = (i / L) % C;
+    T scale = invstd[c] * (weight ? weight[c] : T(1));
+    out[i] = (x[i] - mean[c]) * scale + (bias ? bias[c] : T(0));
+  }
+}
+
+// One block per channel: dbias = Σg, dweight = r·Σg(x-μ); the two sums also go to `sums`
+// (C, 2) for the input-gradient kernel.
+template <class T>
+__global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* mean, const T* invstd, T* dweight,
+                                            T* dbias, T* sums, int64_t C, int64_t L, int64_t M) {
+  using A = T;
+  __shared__ A sg_part[kBlock];
+  __shared__ A sgx_part[kBlock];
+  const int64_t c = blockIdx.x;
+  const A mu = mean[c];
+  A sg = 0, sgx = 0;
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+    int64_t off = channel_offset(i, c, C, L);
+    A g = grad[off];
+    sg += g;
+    sgx += g * (x[off] - mu);
+  }
+  sg_part[threadIdx.x] = sg;
+  sgx_part[threadIdx.x] = sgx;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      sg_part[threadIdx.x] += sg_part[threadIdx.x + s];
+      sgx_part[threadIdx.x] += sgx_part[threadIdx.x + s];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    dbias[c] = sg_part[0];
+    dweight[c] = sgx_part[0] * invstd[c];
+    sums[2 * c] = sg_part[0];
+    sums[2 * c + 1] = sgx_part[0];
+  }
+}
+
+// training: dx = γr (g - Σg/M - (x - μ) r² Σg(x-μ)/M);  eval: dx = γr g.
+template <class T>
+__global__ void batch_norm_backward_input_kernel(const T* grad, const T* x, const T* mean, const T* invstd,
+                                                 const T* weight, const T* sums, T* dx, int64_t total, int64_t C,
+                                                 int64_t L, int64_t M, bool training) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t c = (i / L) % C;
+    T r = invstd[c];
+    T k = r * (weight ? weight[c] : T(1));
+    if (training) {
+      T mean_g = sums[2 * c] / static_cast<T>(M);
+      T slope = r * r * sums[2 * c + 1] / static_cast<T>(M);
+      dx[i] = k * (grad[i] - mean_g - (x[i] - mean[c]) * slope);
+    } else {
+      dx[i] = k * grad[i];
+    }
+  }
+}
+
+int elementwise_grid(int64_t n) {
+  int64_t g = (n + 255) / 256;
+  return static_cast<int>(g < 1 ? 1 : (g > 65535 * 16 ? 65535 * 16 : g));
+}
+
+template <class T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<const T*>(t.data_ptr()) : nullptr;
+}
+
+template <class T>
+void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, const Tensor& out, const Tensor& save_mean, const Tensor& save_invstd,
+                  const BatchNormArgs& a) {
+  cudaStream_t stream = stream_of(current_stream());
+  const int64_t M = a.N * a.L, total = a.N * a.C * a.L;
+  if (a.C == 0) return;
+  T* sm = static_cast<T*>(save_mean.data_ptr());     // (C)
+  T* si = static_cast<T*>(save_invstd.data_ptr());   // (C)
+  if (a.training) {
+    T* rm = running_mean.defined() ? static_cast<T*>(running_mean.data_ptr()) : nullptr;  // (C)
+    T* rv = running_var.defined() ? static_cast<T*>(running_var.data_ptr()) : nullptr;    // (C)
+    batch_norm_stats_kernel<T><<<static_cast<unsigned>(a.C), kBlock, 0, stream>>>(
+        static_cast<const T*>(x.data_ptr()), sm, si, rm, rv, a.C, a.L, M, a.momentum, a.eps);
+    EMBER_CUDA_CHECK_LAUNCH("batch_norm_stats_kernel");
+  } else {
+    batch_norm_eval_stats_kernel<T><<<ceil_div(a.C, 256), 256, 0, stream>>>(
+        static_cast<const T*>(running_mean.data_ptr()), static_cast<const T*>(running_var.data_ptr()), sm, si, a.C,
+        a.eps);
+    EMBER_CUDA_CHECK_LAUNCH("batch_norm_eval_stats_kernel");
+  }
+  if (total == 0) return;
+  batch_norm_apply_kernel<T><<<elementwise_grid(total), 256, 0, stream>>>(
+      static_cast<const T*>(x.data_ptr()), sm, si, ptr_or_null<T>(weight), ptr_or_null<T>(bias),
+      static_cast<T*>(out.data_ptr()), total, a.C, a.L);
+  EMBER_CUDA_CHECK_LAUNCH("batch_norm_apply_kernel");
+}
+
+template <class T>
+void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
+                   const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                   const BatchNormArgs& a) {
+  cudaStream_t stream = stream_of(current_stream());
+  const int64_t M = a.N * a.L, total = a.N * a.C * a.L;
+  if (a.C == 0) return;
+  Tensor sums = empty({a.C, 2}, x.dtype(), x.device());  // (C, 2): Σg, Σg(x-μ)
+  const T* g = static_cast<const T*>(grad.data_ptr());     // (N, C, L)
+  const T* xp = static_cast<const T*>(x.data_ptr());       // (N, C, L)
+  const T* mean = static_cast<const T*>(save_mean.data_ptr());
+  const T* invstd = static_cast<const T*>(save_invstd.data_ptr());
+  batch_norm_grad_sums_kernel<T><<<static_cast<unsigned>(a.C), kBlock, 0, stream>>>(
+      g, xp, mean, invstd, static_cast<T*>(dweight.data_ptr()), static_cast<T*>(dbias.data_ptr()),
+      static_cast<T*>(sums.data_ptr()), a.C, a.L, M);
+  EMBER_CUDA_CHECK_LAUNCH("batch_norm_grad_sums_kernel");
+  if (total == 0) return;
+  batch_norm_backward_input_kernel<T><<<elementwise_grid(total), 256, 0, stream>>>(
+      g, xp, mean, invstd, ptr_or_null<T>(weight), static_cast<const T*>(sums.data_ptr()),
+      static_cast<T*>(dx.data_ptr()), total, a.C, a.L, M, a.training);
+  EMBER_CUDA_CHECK_LAUNCH("batch_norm_backward_input_kernel");
+}
+
+}  // namespace
+
+void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                        const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
+                        const Tensor& save_invstd, const BatchNormArgs& args) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+    forward_impl<decltype(tag)>(x, weight, bias, running_mean, running_var, out, save_mean, save_invstd, args);
+  });
+}
+
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
+                         const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const BatchNormArgs& args) {
+  dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
+    backward_impl<decltype(tag)>(grad, x, weight, save_mean, save_invstd, dx, dweight, dbias, args);
+  });
+}
+
+}  // namespace ember::cuda

@@ -1,0 +1,116 @@
+#include "tensor/ops/layer_norm.h"
+
+#include "tensor/cuda/runtime.h"
+#include "tensor/profiler.h"
+
+namespace ember {
+namespace cpu {
+void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
+                        const Tensor& mean, const Tensor& rstd, int64_t rows, int64_t D, double eps);
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         int64_t rows, int64_t D);
+}  // namespace cpu
+namespace cuda {
+void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
+                        const Tensor& mean, const Tensor& rstd, int64_t rows, int64_t D, double eps);
+void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         int64_t rows, int64_t D);
+}  // namespace cuda
+
+namespace {
+
+void check_input(const char* op, const Tensor& x) {
+  EMBER_CHECK(x.defined(), op, ": undefined input");
+  EMBER_CHECK(x.dim() >= 1, op, ": x is a scalar, expected (*, D)");
+  EMBER_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x has dtype ", dtype_name(x.dtype()),
+              ", expected f32 or f64");
+}
+
+// A tensor of `shape` on x's device (undefined allowed when `optional`), returned contiguous in x's dtype.
+Tensor checked_operand(const char* op, const char* what, const Tensor& t, const Tensor& x, const Shape& shape,
+                       bool optional) {
+  if (!t.defined()) {
+    EMBER_CHECK(optional, op, ": ", what, " is undefined");
+    return t;
+  }
+  EMBER_CHECK(t.shape() == shape, op, ": ", what, " has shape ", t.shape_str(), ", expected ", shape_str(shape),
+              " (x is ", x.shape_str(), ")");
+  EMBER_CHECK(t.device() == x.device(), op, ": ", what, " is on ", t.device().str(), " but x is on ",
+              x.device().str());
+  EMBER_CHECK(is_floating(t.dtype()), op, ": ", what, " has dtype ", dtype_name(t.dtype()),
+              ", expected a floating dtype");
+  return t.to(x.dtype()).contiguous();
+}
+
+Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
+
+[[noreturn, maybe_unused]] void no_cuda(const char* op) {
+  throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");
+}
+
+}  // namespace
+
+LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  const char* op = "layer_norm";
+  check_input(op, x);
+  EMBER_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
+  const int64_t D = x.size(-1);
+  EMBER_CHECK(D > 0, op, ": the normalized dim is empty (x is ", x.shape_str(), ")");
+  const int64_t rows = x.numel() / D;
+  Tensor w = checked_operand(op, "weight", weight, x, {D}, true);
+  Tensor b = checked_operand(op, "bias", bias, x, {D}, true);
+  Tensor xc = x.contiguous();
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = empty(row_shape(x), x.dtype(), x.device());
+  Tensor rstd = empty(row_shape(x), x.dtype(), x.device());
+  profile_count(8.0 * x.numel(), static_cast<double>(2 * x.nbytes()));
+  if (x.device().is_cpu()) {
+    cpu::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps);
+  } else {
+#ifdef EMBER_WITH_CUDA
+    cuda::set_device(x.device().index);
+    cuda::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps);
+#else
+    no_cuda(op);
+#endif
+  }
+  return {out, mean, rstd};
+}
+
+LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd) {
+  const char* op = "layer_norm_backward";
+  check_input(op, x);
+  EMBER_CHECK(grad.defined(), op, ": undefined grad");
+  EMBER_CHECK(grad.shape() == x.shape(), op, ": grad has shape ", grad.shape_str(), " but x has ", x.shape_str());
+  EMBER_CHECK(grad.dtype() == x.dtype(), op, ": grad has dtype ", dtype_name(grad.dtype()), " but x has ",
+              dtype_name(x.dtype()));
+  EMBER_CHECK(grad.device() == x.device(), op, ": grad is on ", grad.device().str(), " but x is on ",
+              x.device().str());
+  const int64_t D = x.size(-1);
+  EMBER_CHECK(D > 0, op, ": the normalized dim is empty (x is ", x.shape_str(), ")");
+  const int64_t rows = x.numel() / D;
+  Tensor w = checked_operand(op, "weight", weight, x, {D}, true);
+  Tensor m = checked_operand(op, "mean", mean, x, row_shape(x), false);
+  Tensor r = checked_operand(op, "rstd", rstd, x, row_shape(x), false);
+  Tensor gc = grad.contiguous(), xc = x.contiguous();
+  Tensor dx = empty(x.shape(), x.dtype(), x.device());
+  Tensor dweight = empty({D}, x.dtype(), x.device());
+  Tensor dbias = empty({D}, x.dtype(), x.device());
+  profile_count(12.0 * x.numel(), static_cast<double>(3 * x.nbytes()));
+  if (x.device().is_cpu()) {
+    cpu::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D);
+  } else {
+#ifdef EMBER_WITH_CUDA
+    cuda::set_device(x.device().index);
+    cuda::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D);
+#else
+    no_cuda(op);
+#endif
+  }
+  return {dx, dweight, dbias};
+}
+
+}  // namespace ember

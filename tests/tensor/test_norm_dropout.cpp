@@ -1,0 +1,429 @@
+// batch_norm, layer_norm, dropout and drop_path: forward against float64 references written
+// here with plain loops, running-stat updates, gradients by finite differences, errors, and
+// CUDA against the CPU.
+#include <cmath>
+
+#include "tests/support/test_util.h"
+
+using namespace ember;
+using ember::testing::all_close;
+using ember::testing::gradcheck;
+using ember::testing::non_contiguous;
+using ember::testing::random_tensor;
+using ember::testing::values;
+
+namespace {
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// ---- batch norm reference ---------------------------------------------------------------
+struct BatchNormRef {
+  std::vector<double> out, mean, invstd, var_biased;
+};
+
+// x: (N, C, L) row-major; w, b: (C) or empty (γ = 1, β = 0).
+BatchNormRef batch_norm_ref(const std::vector<double>& x, int64_t N, int64_t C, int64_t L,
+                            const std::vector<double>& w, const std::vector<double>& b, double eps) {
+  BatchNormRef r;
+  r.out.resize(x.size());
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) sum += x[(n * C + c) * L + l];
+    double mean = sum / (N * L);
+    double ss = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) ss += std::pow(x[(n * C + c) * L + l] - mean, 2);
+    double var = ss / (N * L);
+    double invstd = 1.0 / std::sqrt(var + eps);
+    r.mean.push_back(mean);
+    r.invstd.push_back(invstd);
+    r.var_biased.push_back(var);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) {
+        int64_t i = (n * C + c) * L + l;
+        r.out[i] = (x[i] - mean) * invstd * (w.empty() ? 1.0 : w[c]) + (b.empty() ? 0.0 : b[c]);
+      }
+  }
+  return r;
+}
+
+void split_ncl(const Shape& s, int64_t& N, int64_t& C, int64_t& L) {
+  N = s[0];
+  C = s[1];
+  L = 1;
+  for (size_t d = 2; d < s.size(); ++d) L *= s[d];
+}
+
+}  // namespace
+
+// ---- batch norm -------------------------------------------------------------------------
+
+TEST(BatchNorm, TrainingForwardMatchesReference) {
+  for (Shape shape : {Shape{6, 4}, Shape{3, 5, 4, 3}, Shape{2, 3, 7}, Shape{4, 2, 1, 1}}) {
+    for (bool contiguous : {true, false}) {
+      for (DType dt : {DType::f64, DType::f32}) {
+        int64_t N, C, L;
+        split_ncl(shape, N, C, L);
+        Tensor x = random_tensor(shape, DType::f64, -2.0, 3.0, 11);
+        Tensor w = random_tensor({C}, DType::f64, 0.5, 1.5, 12);
+        Tensor b = random_tensor({C}, DType::f64, -1.0, 1.0, 13);
+        BatchNormRef ref = batch_norm_ref(values(x), N, C, L, values(w), values(b), 1e-5);
+        Tensor xin = x.to(dt);
+        if (!contiguous) xin = non_contiguous(xin);
+        BatchNormResult r = batch_norm(xin, w.to(dt), b.to(dt), Tensor(), Tensor(), /*training=*/true);
+        double tol = dt == DType::f64 ? 1e-10 : 2e-5;
+        EXPECT_TRUE(all_close(r.out, ref.out, tol, tol)) << shape_str(shape) << " contiguous " << contiguous;
+        EXPECT_TRUE(all_close(r.save_mean, ref.mean, tol, tol));
+        EXPECT_TRUE(all_close(r.save_invstd, ref.invstd, tol, tol));
+        EXPECT_EQ(r.out.shape(), shape);
+      }
+    }
+  }
+}
+
+TEST(BatchNorm, WithoutAffineAndWithLargeMean) {
+  // A channel mean far from 0 must not lose the variance to cancellation.
+  Tensor x = random_tensor({8, 3, 5}, DType::f64, 1000.0, 1001.0, 21);
+  int64_t N = 8, C = 3, L = 5;
+  BatchNormRef ref = batch_norm_ref(values(x), N, C, L, {}, {}, 1e-5);
+  BatchNormResult r64 = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true);
+  EXPECT_TRUE(all_close(r64.out, ref.out, 1e-9, 1e-9));
+  BatchNormResult r32 = batch_norm(x.to(DType::f32), Tensor(), Tensor(), Tensor(), Tensor(), true);
+  EXPECT_TRUE(all_close(r32.out, ref.out, 1e-3, 1e-3));  // x itself is rounded to f32 at 1000 ± 6e-5
+}
+
+TEST(BatchNorm, RunningStatsAfterTwoStepsAndEval) {
+  const int64_t N = 4, C = 3, H = 2, W = 3, L = H * W;
+  const double m = 0.2, eps = 1e-5;
+  Tensor running_mean = random_tensor({C}, DType::f64, -0.5, 0.5, 31);
+  Tensor running_var = random_tensor({C}, DType::f64, 0.5, 1.5, 32);
+  std::vector<double> rm = values(running_mean), rv = values(running_var);
+  Tensor w = random_tensor({C}, DType::f64, 0.5, 1.5, 33);
+  Tensor b = random_tensor({C}, DType::f64, -1.0, 1.0, 34);
+  for (uint64_t step = 0; step < 2; ++step) {
+    Tensor x = random_tensor({N, C, H, W}, DType::f64, -1.0, 2.0, 40 + step);
+    BatchNormRef ref = batch_norm_ref(values(x), N, C, L, values(w), values(b), eps);
+    for (int64_t c = 0; c < C; ++c) {
+      rm[c] = (1 - m) * rm[c] + m * ref.mean[c];
+      rv[c] = (1 - m) * rv[c] + m * ref.var_biased[c] * (N * L) / (N * L - 1.0);  // unbiased
+    }
+    BatchNormResult r = batch_norm(x, w, b, running_mean, running_var, true, m, eps);
+    EXPECT_TRUE(all_close(r.out, ref.out, 1e-10, 1e-10));
+    EXPECT_TRUE(all_close(running_mean, rm, 1e-12, 1e-12)) << "step " << step;
+    EXPECT_TRUE(all_close(running_var, rv, 1e-12, 1e-12)) << "step " << step;
+  }
+  // Eval: normalize with the running stats, leave them alone.
+  Tensor x = random_tensor({N, C, H, W}, DType::f64, -1.0, 2.0, 50);
+  auto xv = values(x), wv = values(w), bv = values(b);
+  std::vector<double> expected(xv.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t l = 0; l < L; ++l) {
+        int64_t i = (n * C + c) * L + l;
+        expected[i] = (xv[i] - rm[c]) / std::sqrt(rv[c] + eps) * wv[c] + bv[c];
+      }
+  Tensor mean_before = running_mean.clone(), var_before = running_var.clone();
+  BatchNormResult r = batch_norm(x, w, b, running_mean, running_var, false, m, eps);
+  EXPECT_TRUE(all_close(r.out, expected, 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(running_mean, mean_before, 0, 0));
+  EXPECT_TRUE(all_close(running_var, var_before, 0, 0));
+}
+
+TEST(BatchNorm, RunningStatsOfAnotherDtypeAreUpdatedThroughACopy) {
+  Tensor x = random_tensor({5, 2}, DType::f32, -1.0, 1.0, 61);
+  Tensor rm = zeros({2}, DType::f64), rv = ones({2}, DType::f64);
+  BatchNormResult r = batch_norm(x, Tensor(), Tensor(), rm, rv, true, 0.5);
+  EXPECT_TRUE(all_close(rm, values(mul(r.save_mean.to(DType::f64), 0.5)), 1e-6, 1e-7));
+  EXPECT_NE(values(rv)[0], 1.0);
+}
+
+TEST(BatchNorm, GradientsTrainingAndEval) {
+  for (bool training : {true, false}) {
+    for (Shape shape : {Shape{5, 3}, Shape{2, 3, 2, 2}}) {
+      int64_t C = shape[1];
+      Variable x(random_tensor(shape, DType::f64, -1.0, 1.0, 71), true);
+      Variable w(random_tensor({C}, DType::f64, 0.5, 1.5, 72), true);
+      Variable b(random_tensor({C}, DType::f64, -1.0, 1.0, 73), true);
+      Tensor rm = random_tensor({C}, DType::f64, -0.2, 0.2, 74), rv = random_tensor({C}, DType::f64, 0.5, 1.5, 75);
+      auto f = [&](const std::vector<Variable>& in) {
+        // Fresh copies: training must not let one evaluation's running update change the next.
+        return batch_norm(in[0], in[1], in[2], rm.clone(), rv.clone(), training);
+      };
+      EXPECT_TRUE(gradcheck(f, {x, w, b})) << "training " << training << " " << shape_str(shape);
+    }
+  }
+  // Without affine parameters, and with a non-contiguous input.
+  Variable x(non_contiguous(random_tensor({4, 3, 2}, DType::f64, -1.0, 1.0, 76)), true);
+  EXPECT_TRUE(gradcheck([](const std::vector<Variable>& in) {
+    return batch_norm(in[0], Variable(), Variable(), Tensor(), Tensor(), true);
+  }, {x}));
+}
+
+TEST(BatchNorm, ErrorsNameTheProblem) {
+  Tensor x = random_tensor({4, 3, 2}, DType::f32);
+  EXPECT_NE(error_of([&] { batch_norm(x, ones({4}), Tensor(), Tensor(), Tensor(), true); })
+                .find("batch_norm: weight has shape [4], expected [3]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm(random_tensor({3}, DType::f32), Tensor(), Tensor(), Tensor(), Tensor(), true); })
+                .find("expected (N, C) or (N, C, *)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm(x.to(DType::i32), Tensor(), Tensor(), Tensor(), Tensor(), true); })
+                .find("dtype i32, expected f32 or f64"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm(random_tensor({1, 3}, DType::f32), Tensor(), Tensor(), Tensor(), Tensor(), true); })
+                .find("more than one value per channel"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); })
+                .find("running_mean is required"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm_backward(ones({4, 3}), x, Tensor(), zeros({3}), ones({3}), true); })
+                .find("grad has shape [4, 3] but x has [4, 3, 2]"),
+            std::string::npos);
+}
+
+// ---- layer norm -------------------------------------------------------------------------
+
+namespace {
+// x: (R, D) row-major; returns y, and fills mean, rstd (R).
+std::vector<double> layer_norm_ref(const std::vector<double>& x, int64_t D, const std::vector<double>& w,
+                                   const std::vector<double>& b, double eps, std::vector<double>& mean,
+                                   std::vector<double>& rstd) {
+  int64_t R = static_cast<int64_t>(x.size()) / D;
+  std::vector<double> y(x.size());
+  mean.assign(R, 0);
+  rstd.assign(R, 0);
+  for (int64_t r = 0; r < R; ++r) {
+    double s = 0;
+    for (int64_t j = 0; j < D; ++j) s += x[r * D + j];
+    double m = s / D, v = 0;
+    for (int64_t j = 0; j < D; ++j) v += (x[r * D + j] - m) * (x[r * D + j] - m);
+    double rs = 1.0 / std::sqrt(v / D + eps);
+    mean[r] = m;
+    rstd[r] = rs;
+    for (int64_t j = 0; j < D; ++j)
+      y[r * D + j] = (x[r * D + j] - m) * rs * (w.empty() ? 1.0 : w[j]) + (b.empty() ? 0.0 : b[j]);
+  }
+  return y;
+}
+}  // namespace
+
+TEST(LayerNorm, ForwardMatchesReferenceForSeveralD) {
+  for (int64_t D : {1, 7, 64, 192, 333}) {
+    for (Shape lead : {Shape{5}, Shape{2, 3}}) {
+      Shape shape = lead;
+      shape.push_back(D);
+      Tensor x = random_tensor(shape, DType::f64, -2.0, 3.0, 81);
+      Tensor w = random_tensor({D}, DType::f64, 0.5, 1.5, 82), b = random_tensor({D}, DType::f64, -1.0, 1.0, 83);
+      std::vector<double> mean, rstd;
+      auto y = layer_norm_ref(values(x), D, values(w), values(b), 1e-5, mean, rstd);
+      for (DType dt : {DType::f64, DType::f32}) {
+        for (bool contiguous : {true, false}) {
+          Tensor xin = contiguous ? x.to(dt) : non_contiguous(x.to(dt));
+          LayerNormResult r = layer_norm(xin, w.to(dt), b.to(dt));
+          double tol = dt == DType::f64 ? 1e-10 : 3e-5;
+          EXPECT_TRUE(all_close(r.out, y, tol, tol)) << "D " << D << " " << dtype_name(dt);
+          EXPECT_TRUE(all_close(r.mean, mean, tol, tol));
+          EXPECT_TRUE(all_close(r.rstd, rstd, tol, tol));
+          EXPECT_EQ(r.mean.shape(), lead);
+        }
+      }
+    }
+  }
+}
+
+TEST(LayerNorm, NoAffineAndLargeMean) {
+  Tensor x = random_tensor({4, 96}, DType::f64, 500.0, 501.0, 91);
+  std::vector<double> mean, rstd;
+  auto y = layer_norm_ref(values(x), 96, {}, {}, 1e-5, mean, rstd);
+  EXPECT_TRUE(all_close(layer_norm(x, Tensor(), Tensor()).out, y, 1e-9, 1e-9));
+  Tensor x32 = x.to(DType::f32);
+  y = layer_norm_ref(values(x32), 96, {}, {}, 1e-5, mean, rstd);  // reference on the rounded input
+  EXPECT_TRUE(all_close(layer_norm(x32, Tensor(), Tensor()).out, y, 1e-3, 1e-3));
+}
+
+TEST(LayerNorm, Gradients) {
+  for (int64_t D : {1, 5, 17}) {
+    Variable x(random_tensor({3, 2, D}, DType::f64, -1.0, 1.0, 101), true);
+    Variable w(random_tensor({D}, DType::f64, 0.5, 1.5, 102), true);
+    Variable b(random_tensor({D}, DType::f64, -1.0, 1.0, 103), true);
+    EXPECT_TRUE(gradcheck([](const std::vector<Variable>& in) { return layer_norm(in[0], in[1], in[2]); }, {x, w, b}))
+        << "D " << D;
+  }
+  Variable x(non_contiguous(random_tensor({4, 6}, DType::f64, -1.0, 1.0, 104)), true);
+  EXPECT_TRUE(gradcheck([](const std::vector<Variable>& in) { return layer_norm(in[0], Variable(), Variable()); }, {x}));
+}
+
+TEST(LayerNorm, BackwardParameterSumsSpanManyRows) {
+  // Enough rows that the CPU backward splits them into per-thread partial sums.
+  const int64_t R = 300, D = 8;
+  Tensor x = random_tensor({R, D}, DType::f64, -1.0, 1.0, 111), g = random_tensor({R, D}, DType::f64, -1.0, 1.0, 112);
+  LayerNormResult r = layer_norm(x, ones({D}, DType::f64), zeros({D}, DType::f64));
+  LayerNormGrads d = layer_norm_backward(g, x, ones({D}, DType::f64), r.mean, r.rstd);
+  std::vector<double> mean, rstd;
+  auto xhat = layer_norm_ref(values(x), D, {}, {}, 1e-5, mean, rstd);
+  auto gv = values(g);
+  std::vector<double> dw(D, 0), db(D, 0);
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < D; ++j) {
+      dw[j] += gv[i * D + j] * xhat[i * D + j];
+      db[j] += gv[i * D + j];
+    }
+  EXPECT_TRUE(all_close(d.dweight, dw, 1e-10, 1e-10));
+  EXPECT_TRUE(all_close(d.dbias, db, 1e-10, 1e-10));
+}
+
+TEST(LayerNorm, ErrorsNameTheProblem) {
+  Tensor x = random_tensor({2, 8}, DType::f32);
+  EXPECT_NE(error_of([&] { layer_norm(x, ones({7}), Tensor()); }).find("layer_norm: weight has shape [7], expected [8]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { layer_norm(x.to(DType::i64), Tensor(), Tensor()); }).find("dtype i64, expected f32 or f64"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { layer_norm(zeros({3, 0}), Tensor(), Tensor()); }).find("normalized dim is empty"),
+            std::string::npos);
+}
+
+// ---- dropout and drop path ------------------------------------------------------------
+
+TEST(Dropout, MaskFractionScalingAndDeterminism) {
+  const double p = 0.3;
+  Tensor x = random_tensor({200, 500}, DType::f32, 0.5, 1.5, 121);  // never 0
+  Generator g1(2024), g2(2024);
+  DropoutResult a = dropout(x, p, true, &g1);
+  DropoutResult b = dropout(x, p, true, &g2);
+  EXPECT_EQ(values(a.out), values(b.out));  // same seed, same mask
+  DropoutResult c = dropout(x, p, true, &g1);
+  EXPECT_NE(values(a.mask), values(c.mask));  // the next draw differs
+  auto xv = values(x), yv = values(a.out), mv = values(a.mask);
+  int64_t dropped = 0;
+  for (size_t i = 0; i < xv.size(); ++i) {
+    if (yv[i] == 0.0) {
+      ++dropped;
+      EXPECT_EQ(mv[i], 0.0);
+    } else {
+      EXPECT_NEAR(yv[i], xv[i] / (1 - p), 1e-6);
+      EXPECT_NEAR(mv[i], 1 / (1 - p), 1e-6);
+    }
+  }
+  double frac = double(dropped) / xv.size();
+  EXPECT_NEAR(frac, p, 0.01);  // 100k draws: the standard error is 0.0015
+  // Not training, or p = 0: x itself. p = 1: everything dropped.
+  EXPECT_EQ(dropout(x, p, false).out.storage(), x.storage());
+  EXPECT_FALSE(dropout(x, 0.0, true).mask.defined());
+  EXPECT_TRUE(all_close(dropout(x, 1.0, true).out, zeros_like(x), 0, 0));
+}
+
+TEST(Dropout, DropPathDecidesPerSample) {
+  const double p = 0.25;
+  const int64_t N = 4000;
+  Tensor x = random_tensor({N, 3, 2}, DType::f64, 0.5, 1.5, 131);
+  Generator gen(5);
+  DropoutResult r = drop_path(x, p, true, &gen);
+  EXPECT_EQ(r.mask.shape(), (Shape{N, 1, 1}));
+  auto xv = values(x), yv = values(r.out), mv = values(r.mask);
+  int64_t dropped = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    bool keep = mv[n] != 0.0;
+    if (!keep) ++dropped;
+    else EXPECT_NEAR(mv[n], 1 / (1 - p), 1e-12);
+    for (int64_t i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(yv[n * 6 + i], keep ? xv[n * 6 + i] / (1 - p) : 0.0);
+  }
+  EXPECT_NEAR(double(dropped) / N, p, 0.03);
+  EXPECT_EQ(drop_path(x, p, false).out.storage(), x.storage());
+}
+
+TEST(Dropout, Gradients) {
+  Variable x(random_tensor({6, 5}, DType::f64, -1.0, 1.0, 141), true);
+  Generator gen(77);
+  auto f = [&](const std::vector<Variable>& in) {
+    gen.manual_seed(77);  // the same mask at every evaluation
+    return dropout(in[0], 0.4, true, &gen);
+  };
+  EXPECT_TRUE(gradcheck(f, {x}));
+  Variable y(random_tensor({5, 2, 3}, DType::f64, -1.0, 1.0, 142), true);
+  auto h = [&](const std::vector<Variable>& in) {
+    gen.manual_seed(78);
+    return drop_path(in[0], 0.5, true, &gen);
+  };
+  EXPECT_TRUE(gradcheck(h, {y}));
+  // Eval passes the Variable through.
+  EXPECT_TRUE(dropout(x, 0.4, false).same(x));
+}
+
+TEST(Dropout, Errors) {
+  Tensor x = random_tensor({3}, DType::f32);
+  EXPECT_NE(error_of([&] { dropout(x, 1.5, true); }).find("dropout: p must be in [0, 1], got 1.5"), std::string::npos);
+  EXPECT_NE(error_of([&] { dropout(x.to(DType::i32), 0.5, true); }).find("dtype i32, expected a floating dtype"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { drop_path(scalar_tensor(1.0), 0.5, true); }).find("drop_path: x is a scalar"),
+            std::string::npos);
+}
+
+// ---- CUDA against the CPU ----------------------------------------------------------------
+
+TEST(Cuda, BatchNormMatchesCpu) {
+  EMBER_REQUIRE_CUDA();
+  Device dev = Device::cuda(0);
+  for (Shape shape : {Shape{64, 16}, Shape{8, 12, 9, 7}}) {
+    int64_t C = shape[1];
+    Tensor x = random_tensor(shape, DType::f32, -1.0, 2.0, 151);
+    Tensor w = random_tensor({C}, DType::f32, 0.5, 1.5, 152), b = random_tensor({C}, DType::f32, -1.0, 1.0, 153);
+    Tensor g = random_tensor(shape, DType::f32, -1.0, 1.0, 154);
+    for (bool training : {true, false}) {
+      Tensor rm = random_tensor({C}, DType::f32, -0.2, 0.2, 155), rv = random_tensor({C}, DType::f32, 0.5, 1.5, 156);
+      Tensor rm_d = rm.to(dev), rv_d = rv.to(dev);
+      BatchNormResult c = batch_norm(x, w, b, rm, rv, training, 0.1);
+      BatchNormResult d = batch_norm(non_contiguous(x.to(dev)), w.to(dev), b.to(dev), rm_d, rv_d, training, 0.1);
+      EXPECT_TRUE(all_close(d.out.cpu(), c.out, 1e-4, 1e-4));
+      EXPECT_TRUE(all_close(rm_d.cpu(), rm, 1e-5, 1e-6));
+      EXPECT_TRUE(all_close(rv_d.cpu(), rv, 1e-5, 1e-6));
+      BatchNormGrads gc = batch_norm_backward(g, x, w, c.save_mean, c.save_invstd, training);
+      BatchNormGrads gd = batch_norm_backward(g.to(dev), x.to(dev), w.to(dev), d.save_mean, d.save_invstd, training);
+      EXPECT_TRUE(all_close(gd.dx.cpu(), gc.dx, 1e-3, 1e-4));
+      EXPECT_TRUE(all_close(gd.dweight.cpu(), gc.dweight, 1e-3, 1e-3));
+      EXPECT_TRUE(all_close(gd.dbias.cpu(), gc.dbias, 1e-3, 1e-3));
+    }
+  }
+}
+
+TEST(Cuda, LayerNormMatchesCpu) {
+  EMBER_REQUIRE_CUDA();
+  Device dev = Device::cuda(0);
+  for (int64_t D : {7, 192, 768}) {
+    Tensor x = random_tensor({37, D}, DType::f32, -1.0, 2.0, 161);
+    Tensor w = random_tensor({D}, DType::f32, 0.5, 1.5, 162), b = random_tensor({D}, DType::f32, -1.0, 1.0, 163);
+    Tensor g = random_tensor({37, D}, DType::f32, -1.0, 1.0, 164);
+    LayerNormResult c = layer_norm(x, w, b);
+    LayerNormResult d = layer_norm(x.to(dev), w.to(dev), b.to(dev));
+    EXPECT_TRUE(all_close(d.out.cpu(), c.out, 1e-4, 1e-4)) << "D " << D;
+    EXPECT_TRUE(all_close(d.rstd.cpu(), c.rstd, 1e-4, 1e-5));
+    LayerNormGrads gc = layer_norm_backward(g, x, w, c.mean, c.rstd);
+    LayerNormGrads gd = layer_norm_backward(g.to(dev), x.to(dev), w.to(dev), d.mean, d.rstd);
+    EXPECT_TRUE(all_close(gd.dx.cpu(), gc.dx, 1e-3, 1e-4));
+    EXPECT_TRUE(all_close(gd.dweight.cpu(), gc.dweight, 1e-3, 1e-3));
+    EXPECT_TRUE(all_close(gd.dbias.cpu(), gc.dbias, 1e-3, 1e-3));
+  }
+  // f64 and the autograd path.
+  Variable x(random_tensor({3, 5}, DType::f64, -1.0, 1.0, 165, dev), true);
+  Variable w(random_tensor({5}, DType::f64, 0.5, 1.5, 166, dev), true);
+  EXPECT_TRUE(gradcheck([](const std::vector<Variable>& in) { return layer_norm(in[0], in[1], Variable()); }, {x, w}));
+}
+
+TEST(Cuda, DropoutSameMaskAsCpuForASeed) {
+  EMBER_REQUIRE_CUDA();
+  Tensor x = random_tensor({33, 65}, DType::f32, 0.5, 1.5, 171);
+  Generator g1(9), g2(9);
+  DropoutResult c = dropout(x, 0.3, true, &g1);
+  DropoutResult d = dropout(x.to(Device::cuda(0)), 0.3, true, &g2);
+  EXPECT_TRUE(all_close(d.out.cpu(), c.out, 0, 0));
+  DropoutResult pc = drop_path(x, 0.3, true, &g1);
+  DropoutResult pd = drop_path(x.to(Device::cuda(0)), 0.3, true, &g2);
+  EXPECT_TRUE(all_close(pd.out.cpu(), pc.out, 0, 0));
+}
