@@ -95,8 +95,10 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
 
 std::vector<std::pair<std::string, Variable>> Module::named_parameters() const {
   std::vector<std::pair<std::string, Variable>> out;
+  std::unordered_set<const VariableImpl*> seen;  // a shared (tied) parameter is listed once
   walk(*this, "", [&](const std::string& prefix, const Module& m) {
-    for (const auto& [name, p] : m.params_) out.emplace_back(join(prefix, name), p);
+    for (const auto& [name, p] : m.params_)
+      if (seen.insert(p.impl()).second) out.emplace_back(join(prefix, name), p);
   });
   return out;
 }

@@ -80,6 +80,8 @@ class Module {
   }
 
   // ---- queries (dotted paths, registration order) ------------------------------------
+  // A parameter registered in several places (tied weights) is listed once, under its first
+  // name; state_dict() lists it under every name, as PyTorch does.
   std::vector<std::pair<std::string, Variable>> named_parameters() const;
   std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   std::vector<Variable> parameters() const;

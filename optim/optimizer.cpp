@@ -77,7 +77,15 @@ int64_t Optimizer::step_count(int64_t param_index) const {
 
 Tensor Optimizer::zeros_for(const Variable& p) { return zeros(p.shape(), p.dtype(), p.device()); }
 
+void Optimizer::check_groups_unchanged() const {
+  size_t n = 0;
+  for (const ParamGroup& group : groups_) n += group.params.size();
+  EMBER_CHECK(n == state_.size(), "Optimizer: the parameter groups now hold ", n, " parameters but the optimizer was "
+              "built with ", state_.size(), "; parameters cannot be added or removed after construction");
+}
+
 nn::StateDict Optimizer::state_dict() const {
+  check_groups_unchanged();
   nn::StateDict out;
   for (size_t i = 0; i < state_.size(); ++i) {
     const ParamState& s = state_[i];
@@ -95,6 +103,7 @@ nn::StateDict Optimizer::state_dict() const {
 }
 
 void Optimizer::load_state_dict(const nn::StateDict& dict) {
+  check_groups_unchanged();
   std::vector<const Variable*> params;
   for (const ParamGroup& group : groups_)
     for (const Variable& p : group.params) params.push_back(&p);

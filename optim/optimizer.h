@@ -63,6 +63,7 @@ class Optimizer {
   // contiguous. Subclasses' step() is this loop around a fused kernel.
   template <class Fn>
   void for_each_param_with_grad(Fn&& fn) {
+    check_groups_unchanged();
     int64_t index = 0;
     for (ParamGroup& group : groups_)
       for (Variable& p : group.params) {
@@ -74,6 +75,9 @@ class Optimizer {
   }
   // A zero-filled buffer shaped like the parameter (contiguous, its dtype and device).
   static Tensor zeros_for(const Variable& p);
+  // State is indexed by parameter position: adding or removing parameters through
+  // param_groups() after construction is an error (build a new optimizer instead).
+  void check_groups_unchanged() const;
 
  private:
   std::vector<ParamGroup> groups_;

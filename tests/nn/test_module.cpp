@@ -295,3 +295,16 @@ TEST(Module, ParamGroupsSplitDecayFromNoDecay) {
   auto custom = net.param_groups(0.1, {"weight"});
   EXPECT_EQ(custom[0].param_names, (std::vector<std::string>{"pos_embed", "cls_token"}));
 }
+
+TEST(Module, TiedParametersAreListedOnceButSavedUnderEveryName) {
+  nn::Module m;
+  auto enc = m.register_module("encoder", std::make_shared<Affine>(2, /*with_bias=*/false));
+  auto dec = m.register_module("decoder", std::make_shared<nn::Module>());
+  dec->register_parameter("weight", enc->weight);  // the same Variable
+  EXPECT_EQ(names_of(m.named_parameters()), (std::vector<std::string>{"encoder.weight"}));
+  EXPECT_EQ(m.num_parameters(), 4);
+  EXPECT_EQ(names_of(m.state_dict()), (std::vector<std::string>{"encoder.weight", "decoder.weight"}));
+  m.to(DType::f64);
+  EXPECT_EQ(dec->parameter("weight").dtype(), DType::f64);
+  EXPECT_TRUE(dec->parameter("weight").same(enc->weight));
+}

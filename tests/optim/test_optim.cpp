@@ -191,6 +191,8 @@ TEST(Optimizer, GroupsCarryTheirOwnLrAndWeightDecayAndSkipParamsWithoutGrad) {
   opt.zero_grad();
   EXPECT_FALSE(w1.grad().defined());
 
+  opt.param_groups()[0].params.push_back(param(kW1));
+  expect_error([&] { opt.step(); }, {"cannot be added or removed after construction"});
   expect_error([&] { optim::SGD({w1, w1}, {}); }, {"appears more than once"});
   Variable nonleaf = w1 * 2.0;
   expect_error([&] { optim::SGD({nonleaf}, {}); }, {"not a leaf"});
