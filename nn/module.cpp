@@ -33,6 +33,21 @@ void walk(const Module& m, const std::string& prefix, Fn&& fn) {
 
 }  // namespace
 
+StateDict add_prefix(const StateDict& dict, const std::string& prefix) {
+  StateDict out;
+  out.reserve(dict.size());
+  for (const auto& [name, t] : dict) out.emplace_back(join(prefix, name), t);
+  return out;
+}
+
+StateDict select_prefix(const StateDict& dict, const std::string& prefix) {
+  if (prefix.empty()) return dict;
+  StateDict out;
+  for (const auto& [name, t] : dict)
+    if (name.size() > prefix.size() && under_prefix(name, prefix)) out.emplace_back(name.substr(prefix.size() + 1), t);
+  return out;
+}
+
 std::string LoadReport::str() const {
   std::ostringstream os;
   auto list = [&](const char* what, const std::vector<std::string>& names) {

@@ -31,6 +31,12 @@ namespace ember::nn {
 // Ordered (name -> tensor) pairs: a state dict, or a checkpoint's tensors.
 using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
+// Several state dicts in one checkpoint: add_prefix(opt.state_dict(), "optimizer") names each
+// entry "optimizer.<name>"; select_prefix(file, "optimizer") takes those entries back with the
+// prefix removed (and drops the rest).
+StateDict add_prefix(const StateDict& dict, const std::string& prefix);
+StateDict select_prefix(const StateDict& dict, const std::string& prefix);
+
 struct ShapeMismatch {
   std::string name;
   Shape expected;  // the module's

@@ -308,3 +308,15 @@ TEST(Module, TiedParametersAreListedOnceButSavedUnderEveryName) {
   EXPECT_EQ(dec->parameter("weight").dtype(), DType::f64);
   EXPECT_TRUE(dec->parameter("weight").same(enc->weight));
 }
+
+TEST(Module, PrefixesCombineSeveralStateDictsInOneCheckpoint) {
+  nn::StateDict model = {{"head.weight", zeros({2})}, {"head.bias", ones({1})}};
+  nn::StateDict opt = {{"state.0.step", scalar_tensor(3, DType::i64)}};
+  nn::StateDict file = nn::add_prefix(model, "model");
+  for (auto& e : nn::add_prefix(opt, "optimizer")) file.push_back(e);
+  EXPECT_EQ(names_of(file), (std::vector<std::string>{"model.head.weight", "model.head.bias", "optimizer.state.0.step"}));
+  EXPECT_EQ(names_of(nn::select_prefix(file, "model")), (std::vector<std::string>{"head.weight", "head.bias"}));
+  EXPECT_EQ(names_of(nn::select_prefix(file, "optimizer")), (std::vector<std::string>{"state.0.step"}));
+  EXPECT_TRUE(nn::select_prefix(file, "mod").empty());  // whole components only
+  EXPECT_EQ(nn::select_prefix(file, "").size(), 3u);
+}
