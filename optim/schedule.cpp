@@ -1,0 +1,97 @@
+#include "optim/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "tensor/error.h"
+
+namespace ember::optim {
+
+PiecewiseSchedule::PiecewiseSchedule(std::vector<Phase> phases) : phases_(std::move(phases)) {
+  for (const Phase& p : phases_) {
+    EMBER_CHECK(p.iters >= 0, "schedule: phase '", p.name, "' has ", p.iters, " iterations (expected >= 0)");
+    EMBER_CHECK(std::isfinite(p.start) && std::isfinite(p.end) && p.start >= 0 && p.end >= 0, "schedule: phase '",
+                p.name, "' goes from ", p.start, " to ", p.end, " (learning rates must be finite and >= 0)");
+    total_ += p.iters;
+  }
+  EMBER_CHECK(total_ > 0, "schedule: every phase is empty (0 iterations in all)");
+}
+
+const PiecewiseSchedule::Phase& PiecewiseSchedule::find(int64_t it, int64_t& begin) const {
+  EMBER_CHECK(it >= 0, "schedule: iteration ", it, " is negative");
+  begin = 0;
+  const Phase* last = nullptr;
+  for (const Phase& p : phases_) {
+    if (p.iters == 0) continue;
+    if (it < begin + p.iters) return p;
+    begin += p.iters;
+    last = &p;
+  }
+  begin = -1;  // past the end
+  return *last;
+}
+
+double PiecewiseSchedule::lr(int64_t it) const {
+  int64_t begin;
+  const Phase& p = find(it, begin);
+  if (begin < 0) return p.end;
+  const double progress = static_cast<double>(it - begin) / static_cast<double>(p.iters);
+  if (p.shape == Anneal::linear) return p.start + (p.end - p.start) * progress;
+  return p.end + (p.start - p.end) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+}
+
+std::string PiecewiseSchedule::phase(int64_t it) const {
+  int64_t begin;
+  return find(it, begin).name;
+}
+
+int64_t PiecewiseSchedule::phase_begin(const std::string& name) const {
+  int64_t begin = 0;
+  for (const Phase& p : phases_) {
+    if (p.name == name) return begin;
+    begin += p.iters;
+  }
+  throw make_error("schedule: no phase named '", name, "'");
+}
+
+static std::vector<PiecewiseSchedule::Phase> recipe_phases(const PhaseScheduleConfig& c) {
+  return {{"head", c.head_iters, c.head_lr, c.head_lr, Anneal::linear},
+          {"warmup", c.warmup_iters, c.warmup_start, c.peak_lr, Anneal::linear},
+          {"hold", c.hold_iters, c.peak_lr, c.peak_lr, Anneal::linear},
+          {"cooldown", c.cooldown_iters, c.peak_lr, c.final_lr, c.cooldown}};
+}
+
+PhaseSchedule::PhaseSchedule(const PhaseScheduleConfig& config)
+    : PiecewiseSchedule(recipe_phases(config)), config_(config) {}
+
+CosineSchedule::CosineSchedule(double base_lr, int64_t total_iters, int64_t warmup_iters, double warmup_start,
+                               double min_lr)
+    : PiecewiseSchedule({{"warmup", warmup_iters, warmup_start, base_lr, Anneal::linear},
+                         {"cosine", total_iters - warmup_iters, base_lr, min_lr, Anneal::cosine}}) {
+  EMBER_CHECK(warmup_iters <= total_iters, "CosineSchedule: warmup_iters ", warmup_iters, " exceeds total_iters ",
+              total_iters);
+}
+
+StepSchedule::StepSchedule(double base_lr, std::vector<int64_t> milestones, double gamma)
+    : base_lr_(base_lr), gamma_(gamma), milestones_(std::move(milestones)) {
+  EMBER_CHECK(base_lr >= 0 && gamma > 0, "StepSchedule: base_lr ", base_lr, " must be >= 0 and gamma ", gamma,
+              " > 0");
+  std::sort(milestones_.begin(), milestones_.end());
+}
+
+StepSchedule::StepSchedule(double base_lr, int64_t step_size, double gamma)
+    : base_lr_(base_lr), gamma_(gamma), step_size_(step_size) {
+  EMBER_CHECK(base_lr >= 0 && gamma > 0, "StepSchedule: base_lr ", base_lr, " must be >= 0 and gamma ", gamma,
+              " > 0");
+  EMBER_CHECK(step_size > 0, "StepSchedule: step_size ", step_size, " must be > 0");
+}
+
+double StepSchedule::lr(int64_t it) const {
+  EMBER_CHECK(it >= 0, "StepSchedule: iteration ", it, " is negative");
+  int64_t k = step_size_ > 0 ? it / step_size_
+                             : std::upper_bound(milestones_.begin(), milestones_.end(), it) - milestones_.begin();
+  return base_lr_ * std::pow(gamma_, static_cast<double>(k));
+}
+
+}  // namespace ember::optim
