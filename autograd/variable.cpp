@@ -117,7 +117,10 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
   }
 
   // Topological order of the Nodes reachable from the root (iterative DFS, post-order).
+  // `alive` owns every reached Node until the walk ends: releasing a Node drops its inputs,
+  // which may hold the last reference to an intermediate Variable and so to the Node below it.
   std::vector<Node*> order;
+  std::vector<std::shared_ptr<Node>> alive{impl.grad_fn};
   std::unordered_set<Node*> seen;
   std::vector<std::pair<Node*, size_t>> stack{{impl.grad_fn.get(), 0}};
   seen.insert(impl.grad_fn.get());
@@ -126,7 +129,10 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
     if (next < node->inputs.size()) {
       const Variable& in = node->inputs[next++];
       Node* child = in.defined() ? in.impl()->grad_fn.get() : nullptr;
-      if (child && seen.insert(child).second) stack.push_back({child, 0});
+      if (child && seen.insert(child).second) {
+        alive.push_back(in.impl()->grad_fn);
+        stack.push_back({child, 0});
+      }
     } else {
       order.push_back(node);
       stack.pop_back();
