@@ -121,11 +121,8 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
   // which may be the last owner of a Node that has yet to run (an intermediate Variable that
   // only the graph held, as in flatten(transpose(x))).
   std::vector<Node*> order;
-  std::vector<std::shared_ptr<Node>> alive;
-  std::unordered_set<Node*> seen;
-  // Owners of every Node in `order`: release() below drops a Node's inputs, which may hold the
-  // last reference to an inner Variable and so to a Node that has yet to run.
   std::vector<std::shared_ptr<Node>> alive{impl.grad_fn};
+  std::unordered_set<Node*> seen;
   std::vector<std::pair<Node*, size_t>> stack{{impl.grad_fn.get(), 0}};
   seen.insert(impl.grad_fn.get());
   while (!stack.empty()) {

@@ -102,7 +102,7 @@ static Shape infer_shape(const Shape& shape, int64_t numel, const char* op, cons
 // Groups of old dims that are contiguous with each other can be split or merged freely.
 static bool view_strides(const Shape& shape, const Shape& strides, const Shape& target, Shape& out) {
   out.assign(target.size(), 0);
-  if (shape_numel(shape) == 0) {
+  if (shape_numel(shape) == 0 || shape.empty()) {  // nothing to keep in place (empty, or 0-d: target is all 1s)
     out = contiguous_strides(target);
     return true;
   }

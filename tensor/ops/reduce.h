@@ -2,7 +2,8 @@
 //
 //   sum(x)_o     = Σ_r x[o, r]                 d/dx = g broadcast back over the reduced dims
 //   mean(x)_o    = sum / R                      d/dx = g / R
-//   max/min(x)_o = max_r x[o, r]                d/dx = g at the (first) arg position, 0 elsewhere
+//   max/min(x)_o = max_r x[o, r]                d/dx = g / k at each of the k elements equal to the
+//                                              result (ties split it evenly), 0 elsewhere
 //   argmax/argmin -> i64 index into the reduced dims (flattened in order), not differentiable
 //   var(x)_o     = Σ_r (x - mean)² / (R - correction)   d/dx = 2 (x - mean) g / (R - correction)
 //

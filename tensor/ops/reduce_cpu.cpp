@@ -51,6 +51,7 @@ template <ReduceOp Op, class T>
 Acc reduce_range(const T* x, int64_t base, const ReducePlan& p, int64_t begin, int64_t end) {
   Acc acc = identity<Op>();
   const int64_t nd = static_cast<int64_t>(p.red_sizes.size());
+  if (begin >= end) return acc;  // an empty range (a sum over a size-0 dim): nothing to index
   if (nd == 0) {
     if (begin < end) step<Op>(acc, static_cast<double>(static_cast<acc_t<T>>(x[base])), 0);
     return acc;

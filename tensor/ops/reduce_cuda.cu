@@ -45,7 +45,9 @@ __device__ __forceinline__ void step(Acc<A>& a, A v, int64_t i) {
 // x: strided input; out: (outputs,) contiguous.
 template <ReduceOp Op, class T, class TO>
 __global__ void reduce_kernel(const T* x, TO* out, Plan p) {
-  using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  // Integers (and bool, summed as counts) accumulate exactly in int64; f64 in double; the rest in float.
+  using A = std::conditional_t<std::is_integral_v<T>, int64_t,
+                               std::conditional_t<std::is_same_v<T, double>, double, float>>;
   __shared__ A sv[kBlock];
   __shared__ int64_t si[kBlock];
   int64_t o = blockIdx.x;
@@ -113,14 +115,18 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& p
     p.red_strides[d] = plan.red_strides[d];
   }
   p.reduced = plan.reduced;
-  dispatch_numeric(x.dtype(), "reduce", [&](auto tag) {
+  dispatch_all(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
-    switch (op) {
-      case ReduceOp::sum: launch<ReduceOp::sum, T, T>(x, out, p, plan.outputs); break;
-      case ReduceOp::max: launch<ReduceOp::max, T, T>(x, out, p, plan.outputs); break;
-      case ReduceOp::min: launch<ReduceOp::min, T, T>(x, out, p, plan.outputs); break;
-      case ReduceOp::argmax: launch<ReduceOp::argmax, T, int64_t>(x, out, p, plan.outputs); break;
-      case ReduceOp::argmin: launch<ReduceOp::argmin, T, int64_t>(x, out, p, plan.outputs); break;
+    if constexpr (std::is_same_v<T, bool>) {  // reduce() lets bool through for sum only: a count
+      launch<ReduceOp::sum, T, int64_t>(x, out, p, plan.outputs);
+    } else {
+      switch (op) {
+        case ReduceOp::sum: launch<ReduceOp::sum, T, T>(x, out, p, plan.outputs); break;
+        case ReduceOp::max: launch<ReduceOp::max, T, T>(x, out, p, plan.outputs); break;
+        case ReduceOp::min: launch<ReduceOp::min, T, T>(x, out, p, plan.outputs); break;
+        case ReduceOp::argmax: launch<ReduceOp::argmax, T, int64_t>(x, out, p, plan.outputs); break;
+        case ReduceOp::argmin: launch<ReduceOp::argmin, T, int64_t>(x, out, p, plan.outputs); break;
+      }
     }
   });
 }

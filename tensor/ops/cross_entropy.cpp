@@ -1,0 +1,125 @@
+#include "tensor/ops/cross_entropy.h"
+
+#include "tensor/cuda/runtime.h"
+#include "tensor/ops/binary.h"
+#include "tensor/ops/reduce.h"
+#include "tensor/profiler.h"
+
+namespace ember {
+namespace cpu {
+// row_loss, lse: (N,) contiguous, accumulation dtype. Returns the first row whose class id is out
+// of range (computing nothing), or -1.
+int64_t cross_entropy_forward(const Tensor& logits, const Tensor& target, double label_smoothing,
+                              const Tensor& row_loss, const Tensor& lse);
+// scale: (N,) g_n in the accumulation dtype (any stride); dx: (N, C) contiguous.
+void cross_entropy_backward(const Tensor& scale, const Tensor& logits, const Tensor& target, const Tensor& lse,
+                            double label_smoothing, const Tensor& dx);
+}  // namespace cpu
+namespace cuda {
+int64_t cross_entropy_forward(const Tensor& logits, const Tensor& target, double label_smoothing,
+                              const Tensor& row_loss, const Tensor& lse);
+void cross_entropy_backward(const Tensor& scale, const Tensor& logits, const Tensor& target, const Tensor& lse,
+                            double label_smoothing, const Tensor& dx);
+}  // namespace cuda
+
+namespace {
+
+DType acc_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
+
+void check_inputs(const char* op, const Tensor& logits, const Tensor& target, double label_smoothing) {
+  EMBER_CHECK(logits.defined() && target.defined(), op, ": undefined tensor");
+  EMBER_CHECK(logits.dim() == 2, op, ": logits must be (N, C), got shape ", logits.shape_str());
+  EMBER_CHECK(is_floating(logits.dtype()), op, ": logits dtype ", dtype_name(logits.dtype()),
+              " not supported (expected a floating dtype)");
+  EMBER_CHECK(logits.size(1) > 0, op, ": logits of shape ", logits.shape_str(), " have no classes");
+  EMBER_CHECK(target.device() == logits.device(), op, ": target is on ", target.device().str(),
+              " but logits are on ", logits.device().str());
+  const Shape ids_shape{logits.size(0)};
+  EMBER_CHECK(target.shape() == ids_shape || target.shape() == logits.shape(), op, ": target shape ",
+              target.shape_str(), " does not fit logits ", logits.shape_str(), " (expected ", shape_str(ids_shape),
+              " class ids or ", logits.shape_str(), " probabilities)");
+  if (target.dim() == 1) {
+    EMBER_CHECK(target.dtype() == DType::i64, op, ": class ids must be i64, got ", dtype_name(target.dtype()));
+  } else {
+    EMBER_CHECK(target.dtype() == logits.dtype(), op, ": probabilities have dtype ", dtype_name(target.dtype()),
+                " but logits have ", dtype_name(logits.dtype()), " (expected one dtype)");
+  }
+  EMBER_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, ": label_smoothing ", label_smoothing,
+              " out of range (expected 0 to 1)");
+}
+
+}  // namespace
+
+CrossEntropyForward cross_entropy_forward(const Tensor& logits, const Tensor& target, double label_smoothing,
+                                          Reduction reduction) {
+  check_inputs("cross_entropy", logits, target, label_smoothing);
+  const int64_t N = logits.size(0), C = logits.size(1);
+  const DType acc = acc_dtype(logits.dtype());
+  Tensor row_loss = empty({N}, acc, logits.device());  // (N,)
+  Tensor lse = empty({N}, acc, logits.device());       // (N,)
+  profile_count(6.0 * static_cast<double>(N * C), static_cast<double>(logits.nbytes() + target.nbytes()));
+  int64_t bad_row = -1;
+  if (N > 0) {
+    if (logits.device().is_cpu()) {
+      bad_row = cpu::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse);
+    } else {
+#ifdef EMBER_WITH_CUDA
+      cuda::set_device(logits.device().index);
+      bad_row = cuda::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse);
+#else
+      throw make_error("cross_entropy: tensor is on CUDA but ember was built without the CUDA backend");
+#endif
+    }
+  }
+  if (bad_row >= 0) {
+    const auto id = static_cast<int64_t>(target.select(0, bad_row).item());
+    throw make_error("cross_entropy: target class id ", id, " (row ", bad_row, ") is out of range for ", C,
+                     " classes (expected 0 to ", C - 1, ")");
+  }
+  Tensor loss;
+  switch (reduction) {
+    case Reduction::none: loss = row_loss; break;
+    case Reduction::sum: loss = sum(row_loss); break;
+    case Reduction::mean: loss = div(sum(row_loss), static_cast<double>(N)); break;
+  }
+  return {loss.to(logits.dtype()), lse};
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_smoothing, Reduction reduction) {
+  return cross_entropy_forward(logits, target, label_smoothing, reduction).loss;
+}
+
+Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target, const Tensor& lse,
+                              double label_smoothing, Reduction reduction) {
+  check_inputs("cross_entropy_backward", logits, target, label_smoothing);
+  const int64_t N = logits.size(0), C = logits.size(1);
+  const DType acc = acc_dtype(logits.dtype());
+  const Shape loss_shape = reduction == Reduction::none ? Shape{N} : Shape{};
+  EMBER_CHECK(grad.defined() && grad.shape() == loss_shape, "cross_entropy_backward: grad shape ",
+              grad.defined() ? grad.shape_str() : "(undefined)", " does not match the loss shape ",
+              shape_str(loss_shape));
+  EMBER_CHECK(lse.defined() && lse.shape() == Shape{N} && lse.dtype() == acc && lse.device() == logits.device(),
+              "cross_entropy_backward: lse must be the (N,) = [", N, "] ", dtype_name(acc),
+              " tensor from cross_entropy_forward on ", logits.device().str());
+  EMBER_CHECK(grad.device() == logits.device(), "cross_entropy_backward: grad is on ", grad.device().str(),
+              " but logits are on ", logits.device().str());
+  Tensor scale = grad.to(acc);  // g_n: (N,), or one value seen as (N,) with stride 0
+  if (reduction == Reduction::mean) scale = div(scale, static_cast<double>(N));
+  if (reduction != Reduction::none) scale = scale.reshape({1}).expand({N});
+  Tensor dx = empty({N, C}, logits.dtype(), logits.device());  // (N, C)
+  profile_count(5.0 * static_cast<double>(N * C), static_cast<double>(logits.nbytes() + target.nbytes() + dx.nbytes()));
+  if (N == 0) return dx;
+  if (logits.device().is_cpu()) {
+    cpu::cross_entropy_backward(scale, logits, target, lse, label_smoothing, dx);
+  } else {
+#ifdef EMBER_WITH_CUDA
+    cuda::set_device(logits.device().index);
+    cuda::cross_entropy_backward(scale, logits, target, lse, label_smoothing, dx);
+#else
+    throw make_error("cross_entropy_backward: tensor is on CUDA but ember was built without the CUDA backend");
+#endif
+  }
+  return dx;
+}
+
+}  // namespace ember
