@@ -1,0 +1,74 @@
+// Matrix products with NumPy semantics, and the fully connected layer on top of them.
+//
+//   matmul(a, b):  a (..., M, K) · b (..., K, N) -> (..., M, N)
+//     out[β, i, j] = Σ_k a[β, i, k] · b[β, k, j]
+//     Batch dims (the "..." β) broadcast like elementwise ops: (2, 1, 3, 4) · (5, 4, 6) -> (2, 5, 3, 6).
+//     A 1-D a (K) is read as (1, K) and the 1 dropped from the result; a 1-D b (K) as (K, 1), likewise.
+//     Gradients (g = dL/dout, shape (..., M, N)):
+//       dL/da = g · bᵀ   (..., M, K)   summed over the batch dims a was broadcast along
+//       dL/db = aᵀ · g   (..., K, N)   likewise
+//
+//   linear(x, w, bias):  x (..., in), w (out, in), bias (out) or undefined -> (..., out)
+//     y = x · wᵀ + bias
+//     dL/dx = g · w  (..., in),   dL/dw = gᵀ · x summed over all rows (out, in),
+//     dL/dbias = g summed over all rows (out)
+//
+// Dtypes: f32 and f64 on the CPU; f32, f64, bf16 and f16 on CUDA (bf16/f16 accumulate in f32).
+// Both operands share one dtype and device.
+//
+// CPU: Eigen's GEMM over Eigen::Map views. A matrix whose last two strides are (ld, 1)
+// (row-major) or (1, ld) (column-major, e.g. x.t() or weight.t()) is read in place; any other
+// layout is copied to contiguous first. One large product uses Eigen's own threads; a batch
+// of many small products is split across threads with parallel_for (Eigen single-threaded
+// inside each).
+// CUDA: hand-written kernels, numbered from naive to fast and each kept (see matmul_cuda.cu):
+//   1  matmul_v1_naive            one thread per output element, operands from global memory
+//   2  matmul_v2_smem_tiled       32×32 tiles staged in shared memory
+//   3  matmul_v3_register_blocked 128×128 block tile, 8×8 outputs per thread, float4 loads
+// picked by EMBER_MATMUL_KERNEL=1|2|3 or set_matmul_kernel (default 3), or cuBLAS
+// (cublasGemmStridedBatchedEx) picked by EMBER_MATMUL=native|cublas or set_matmul_backend
+// (default native). The bias of linear is added in the kernel's epilogue (native) or
+// preloaded into the output with beta = 1 (cuBLAS, CPU).
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ember {
+
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+
+// ---- CUDA implementation choice (process-wide; read from the environment on first use) ----
+enum class MatmulBackend { native, cublas };
+const char* matmul_backend_name(MatmulBackend backend);
+MatmulBackend matmul_backend();               // EMBER_MATMUL=native|cublas, default native
+void set_matmul_backend(MatmulBackend backend);
+int matmul_kernel();                          // EMBER_MATMUL_KERNEL=1|2|3, default 3
+void set_matmul_kernel(int version);          // 1, 2 or 3; anything else throws
+constexpr int kMatmulKernelCount = 3;
+
+// What the CPU and CUDA kernels receive from matmul.cpp: a batch of products
+//   out[β] (m, n) = a[β] (m, k) · b[β] (k, n) (+ bias (n) on every row)
+// out is contiguous (batch, m, n). Matrix element (i, j) of an operand lives at
+//   base + batch_offset + i · row_stride + j · col_stride,
+// where one of row_stride / col_stride is 1 (row-major or column-major; `ld` is the other).
+// Batches come in `outer.size()` groups of `inner` matrices with constant strides: batch
+// (o, i), numbered o · inner + i, reads a at a_outer[o] + i · a_inner_stride (b likewise).
+// cuBLAS takes one strided-batched call per group.
+struct GemmOperand {
+  bool col_major = false;  // false: (i, j) at i·ld + j; true: at i + j·ld
+  int64_t ld = 0;
+  int64_t row_stride() const { return col_major ? 1 : ld; }
+  int64_t col_stride() const { return col_major ? ld : 1; }
+};
+
+struct GemmPlan {
+  int64_t m = 0, n = 0, k = 0;
+  GemmOperand a, b;
+  std::vector<int64_t> a_outer, b_outer;  // element offsets, one per group
+  int64_t inner = 1, a_inner_stride = 0, b_inner_stride = 0;
+  int64_t batch() const { return static_cast<int64_t>(a_outer.size()) * inner; }
+};
+
+}  // namespace ember
