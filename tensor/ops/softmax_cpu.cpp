@@ -35,16 +35,26 @@ template <class T> T shift_of(T m) { return std::isinf(m) ? T(0) : m; }
 // e = Eigen's exp(z) for z = x - shift: 0 below the floor, NaN for NaN.
 template <class T> inline T exp_fix(T z, T e) { return z < kExpFloor<T> ? T(0) : (z == z ? e : z); }
 
+// Σ a[i] (b null) or Σ a[i]·b[i] in double, over 8 independent accumulators so the adds
+// pipeline instead of waiting on one another.
+template <class T>
+double sum_double(const T* a, const T* b, int64_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += b ? static_cast<double>(a[i + k]) * b[i + k] : a[i + k];
+  double s = 0;
+  for (; i < n; ++i) s += b ? static_cast<double>(a[i]) * b[i] : a[i];
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+
 // e[i] = exp(x[i] - shift) for n contiguous elements; returns Σ e in double.
 template <class T>
 double exp_row(const T* x, T shift, T* e, int64_t n) {
   MutMap<T>(e, n) = (ConstMap<T>(x, n) - shift).exp();
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    e[i] = exp_fix(x[i] - shift, e[i]);
-    s += e[i];
-  }
-  return s;
+  for (int64_t i = 0; i < n; ++i) e[i] = exp_fix(x[i] - shift, e[i]);
+  return sum_double<T>(e, nullptr, n);
 }
 
 // One row: x (C,) contiguous; y (C,), or (1,) for logsumexp.
@@ -110,13 +120,10 @@ void backward_row(SoftmaxMode mode, const T* g, const T* y, T* dx, int64_t C) {
   ConstMap<T> gv(g, C), yv(y, C);
   MutMap<T> dxv(dx, C);
   if (mode == SoftmaxMode::softmax) {  // dx = y (g - Σ g y)
-    double dot = 0;
-    for (int64_t c = 0; c < C; ++c) dot += static_cast<double>(g[c]) * static_cast<double>(y[c]);
-    dxv = yv * (gv - static_cast<T>(dot));
+    dxv = yv * (gv - static_cast<T>(sum_double(g, y, C)));
     return;
   }
-  double sum_g = 0;  // dx = g - exp(y) Σ g
-  for (int64_t c = 0; c < C; ++c) sum_g += g[c];
+  const double sum_g = sum_double<T>(g, nullptr, C);  // dx = g - exp(y) Σ g
   dxv = yv.exp();
   for (int64_t c = 0; c < C; ++c) dx[c] = g[c] - exp_fix(y[c], dx[c]) * static_cast<T>(sum_g);
 }
