@@ -51,7 +51,7 @@ void adamw_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
   c.decay_factor = s.decoupled ? 1.0 - s.lr * s.weight_decay : 1.0;
   c.l2 = s.decoupled ? 0.0 : s.weight_decay;
   c.step_size = s.lr / (1.0 - std::pow(s.beta1, t));
-  c.inv_bias_correction2_sqrt = 1.0 / std::sqrt(1.0 - std::pow(s.beta2, t));
+  c.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(s.beta2, t));
 
   // per element: ~14 flops; reads w, g, m, v and writes w, m, v
   profile_count(14.0 * static_cast<double>(param.numel()), 7.0 * static_cast<double>(param.nbytes()));

@@ -40,7 +40,7 @@ struct AdamWCoefficients {
   double decay_factor;   // 1 − lr·wd (AdamW) or 1
   double l2;             // wd (Adam) or 0
   double step_size;      // lr / (1 − β₁ᵗ)
-  double inv_bias_correction2_sqrt;  // 1 / √(1 − β₂ᵗ)
+  double bias_correction2_sqrt;  // √(1 − β₂ᵗ): √v is divided by it, as PyTorch does
 };
 
 }  // namespace ember

@@ -39,7 +39,7 @@ static void adamw_block(T* __restrict w, const T* __restrict g, T* __restrict m,
   const T l2 = static_cast<T>(c.l2), one_minus_beta1 = static_cast<T>(c.one_minus_beta1);
   const T beta2 = static_cast<T>(c.beta2), one_minus_beta2 = static_cast<T>(c.one_minus_beta2);
   const T eps = static_cast<T>(c.eps), decay = static_cast<T>(c.decay_factor);
-  const T step_size = static_cast<T>(c.step_size), inv_bc2 = static_cast<T>(c.inv_bias_correction2_sqrt);
+  const T step_size = static_cast<T>(c.step_size), bc2_sqrt = static_cast<T>(c.bias_correction2_sqrt);
   alignas(64) T root[kBlock];  // √v
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i] + l2 * w[i];  // Adam's L2 term (l2 = 0 for AdamW)
@@ -48,7 +48,7 @@ static void adamw_block(T* __restrict w, const T* __restrict g, T* __restrict m,
     v[i] = beta2 * v[i] + one_minus_beta2 * gi * gi;
   }
   sqrt_array(v, root, n);
-  for (int64_t i = 0; i < n; ++i) w[i] = w[i] * decay - step_size * m[i] / (root[i] * inv_bc2 + eps);
+  for (int64_t i = 0; i < n; ++i) w[i] = w[i] * decay - step_size * m[i] / (root[i] / bc2_sqrt + eps);
 }
 
 // w, g, m, v: (n) contiguous, in blocks spread over the threads.

@@ -9,7 +9,7 @@ namespace ember::cuda {
 // parameter's type so a float update does float arithmetic only.
 template <class T>
 struct AdamWScalars {
-  T one_minus_beta1, beta2, one_minus_beta2, eps, decay, l2, step_size, inv_bc2;
+  T one_minus_beta1, beta2, one_minus_beta2, eps, decay, l2, step_size, bc2_sqrt;
 };
 
 template <class T>
@@ -22,7 +22,7 @@ __global__ void adamw_update_kernel(T* __restrict__ w, const T* __restrict__ g, 
     const T vi = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    const T denom = sqrt(vi) * s.inv_bc2 + s.eps;
+    const T denom = sqrt(vi) / s.bc2_sqrt + s.eps;
     w[i] = wi * s.decay - s.step_size * mi / denom;
   }
 }
@@ -31,7 +31,7 @@ template <class T>
 static void launch_adamw(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                          const AdamWCoefficients& c, void* stream) {
   AdamWScalars<T> s{T(c.one_minus_beta1), T(c.beta2),        T(c.one_minus_beta2), T(c.eps),
-                    T(c.decay_factor),    T(c.l2),           T(c.step_size),       T(c.inv_bias_correction2_sqrt)};
+                    T(c.decay_factor),    T(c.l2),           T(c.step_size),       T(c.bias_correction2_sqrt)};
   const int64_t n = param.numel();
   adamw_update_kernel<T><<<grid_for(n, 256), 256, 0, stream_of(stream)>>>(
       param.data<T>(), grad.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(), n, s);
