@@ -33,7 +33,7 @@ Range valid_range(int64_t off, int64_t stride, int64_t in, int64_t out) {
   return {lo, hi};
 }
 
-// Per kernel column j: the output columns that read inside the input, and their input offset.
+// Per kernel column j (row i): the output columns (rows) whose tap reads inside the input.
 std::vector<Range> column_ranges(const Conv2dGeometry& g) {
   std::vector<Range> r(g.kw);
   for (int64_t j = 0; j < g.kw; ++j) r[j] = valid_range(j * g.dw - g.pw, g.sw, g.W, g.OW);
