@@ -91,7 +91,8 @@ Tensor to_float_image(const Tensor& image) {
   Tensor out = empty(image.shape(), DType::f32);
   const uint8_t* s = src.data<uint8_t>();
   float* d = out.data<float>();
-  for (int64_t i = 0; i < out.numel(); ++i) d[i] = static_cast<float>(s[i]) * (1.0f / 255.0f);
+  const int64_t n = out.numel();
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]) * (1.0f / 255.0f);
   return out;
 }
 
