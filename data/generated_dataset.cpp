@@ -59,13 +59,10 @@ double shape_distance(int kind, double x, double y, double radius) {
   switch (kind) {
     case 0: return std::hypot(x, y) - radius;                                  // disk
     case 1: return std::max(std::fabs(x), std::fabs(y)) - 0.8 * radius;        // square
-    case 2: {                                                                  // triangle
-      double d = -1e9;
-      for (int k = 0; k < 3; ++k) {
-        double a = kPi / 2 + 2 * kPi * k / 3;
-        d = std::max(d, x * std::cos(a) + y * std::sin(a) - 0.55 * radius);
-      }
-      return d;
+    case 2: {  // triangle: the outward normals at 90°, 210° and 330°
+      constexpr double c30 = 0.86602540378443865;
+      const double d = std::max({y, -c30 * x - 0.5 * y, c30 * x - 0.5 * y});
+      return d - 0.55 * radius;
     }
     default: return std::fabs(std::hypot(x, y) - 0.7 * radius) - 0.3 * radius;  // ring
   }
@@ -82,6 +79,23 @@ double pattern_value(int pattern, double x, double y, double period, double phas
     default: return stripe(std::hypot(x, y));                      // concentric rings
   }
 }
+
+// N(0, 1) draws two at a time: Box-Muller gives a cosine and a sine value per pair of uniforms.
+struct PairedNormal {
+  double spare = 0;
+  bool has_spare = false;
+  double next(Rng& rng) {
+    if (has_spare) {
+      has_spare = false;
+      return spare;
+    }
+    const double u1 = std::max(rng.uniform(), 1e-300), u2 = rng.uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare = r * std::sin(2 * kPi * u2);
+    has_spare = true;
+    return r * std::cos(2 * kPi * u2);
+  }
+};
 
 }  // namespace
 
@@ -143,6 +157,7 @@ Sample GeneratedDataset::get(int64_t i) const {
   // Noise.
   const double contrast = rng.uniform(0.75, 1.2), sigma = rng.uniform(0.03, 0.10);
 
+  PairedNormal noise;
   Sample s;
   s.label = c;
   s.name = "generated#" + std::to_string(i);
@@ -168,7 +183,7 @@ Sample GeneratedDataset::get(int64_t i) const {
       }
       const double rgb[3] = {pix.r, pix.g, pix.b};
       for (int ch = 0; ch < 3; ++ch) {
-        double v = 0.5 + (rgb[ch] - 0.5) * contrast + sigma * rng.normal();
+        double v = 0.5 + (rgb[ch] - 0.5) * contrast + sigma * noise.next(rng);
         out[ch * plane + y * size_ + x] = static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255.0));
       }
     }

@@ -124,10 +124,11 @@ bool jpeg_pixels_step(JpegDecoder* d, uint8_t* hwc) {
   const bool inverted = ci.saw_Adobe_marker;
   while (ci.output_scanline < ci.output_height) {
     uint8_t* out = hwc + static_cast<size_t>(ci.output_scanline) * width * 3;
-    jpeg_read_scanlines(&ci, row, 1);
-    if (comps == 3) {
-      std::memcpy(out, row[0], static_cast<size_t>(width) * 3);
-    } else {  // CMYK
+    if (comps == 3) {  // RGB rows straight into place
+      JSAMPROW dst = out;
+      jpeg_read_scanlines(&ci, &dst, 1);
+    } else {
+      jpeg_read_scanlines(&ci, row, 1);  // CMYK
       for (JDIMENSION x = 0; x < width; ++x) {
         const uint8_t* p = row[0] + 4 * x;
         int k = inverted ? p[3] : 255 - p[3];

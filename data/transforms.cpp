@@ -91,7 +91,8 @@ Tensor to_float_image(const Tensor& image) {
   Tensor out = empty(image.shape(), DType::f32);
   const uint8_t* s = src.data<uint8_t>();
   float* d = out.data<float>();
-  for (int64_t i = 0; i < out.numel(); ++i) d[i] = static_cast<float>(s[i]) * (1.0f / 255.0f);
+  const int64_t n = out.numel();
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]) * (1.0f / 255.0f);
   return out;
 }
 
@@ -99,6 +100,16 @@ Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t height, int6
   Images in = prepare(image, "crop");
   EMBER_CHECK(height > 0 && width > 0, "crop: window ", height, "x", width, " must be positive");
   EMBER_CHECK(in.h > 0 && in.w > 0, "crop: empty image ", image.shape_str());
+  // Source row and column of each output row and column; -1 for a zero-padded one.
+  auto source = [mode](int64_t start, int64_t count, int64_t size) {
+    std::vector<int64_t> src(static_cast<size_t>(count));
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t i = start + k;
+      src[k] = mode == PadMode::reflect ? reflect_index(i, size) : (i >= 0 && i < size ? i : -1);
+    }
+    return src;
+  };
+  const std::vector<int64_t> rows = source(top, height, in.h), cols = source(left, width, in.w);
   Tensor out = output_like(in, height, width);
   const float* src = in.data();
   float* dst = out.data<float>();
@@ -106,17 +117,13 @@ Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t height, int6
     const float* s = src + p * in.h * in.w;
     float* d = dst + p * height * width;
     for (int64_t y = 0; y < height; ++y) {
-      int64_t sy = top + y;
-      const bool row_out = sy < 0 || sy >= in.h;
-      if (mode == PadMode::reflect) sy = reflect_index(sy, in.h);
-      for (int64_t x = 0; x < width; ++x) {
-        int64_t sx = left + x;
-        if (mode == PadMode::zero) {
-          d[y * width + x] = row_out || sx < 0 || sx >= in.w ? 0.0f : s[sy * in.w + sx];
-        } else {
-          d[y * width + x] = s[sy * in.w + reflect_index(sx, in.w)];
-        }
+      float* drow = d + y * width;
+      if (rows[y] < 0) {
+        std::fill(drow, drow + width, 0.0f);
+        continue;
       }
+      const float* srow = s + rows[y] * in.w;
+      for (int64_t x = 0; x < width; ++x) drow[x] = cols[x] < 0 ? 0.0f : srow[cols[x]];
     }
   }
   return out;
