@@ -50,6 +50,26 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bo
       plan.outputs *= x.size(i);
     }
   }
+  // Merge neighbouring dims that are contiguous with each other (H, W of an NCHW tensor become
+  // one run of H·W), so the kernels walk long unit-stride runs. Arg ops keep the reduced dims
+  // as they are: merging preserves the flattened index order, so it is safe for them too.
+  auto coalesce = [](Shape& sizes, Shape& strides) {
+    Shape ns, nt;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] == 1) continue;
+      if (!ns.empty() && nt.back() == strides[i] * sizes[i]) {
+        ns.back() *= sizes[i];
+        nt.back() = strides[i];
+      } else {
+        ns.push_back(sizes[i]);
+        nt.push_back(strides[i]);
+      }
+    }
+    sizes = ns;
+    strides = nt;
+  };
+  coalesce(plan.kept_sizes, plan.kept_strides);
+  coalesce(plan.red_sizes, plan.red_strides);
   bool is_arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
   EMBER_CHECK(plan.reduced > 0 || op == ReduceOp::sum, name, ": cannot reduce over an empty dim (shape ",
               x.shape_str(), ")");

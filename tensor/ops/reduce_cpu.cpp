@@ -1,3 +1,4 @@
+#include <Eigen/Core>
 #include <cmath>
 #include <limits>
 
@@ -71,6 +72,19 @@ Acc reduce_range(const T* x, int64_t base, const ReducePlan& p, int64_t begin, i
     const T* px = x + off + idx[nd - 1] * inner_stride;
     if constexpr (Op == ReduceOp::sum) {
       double s = 0;
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        if (inner_stride == 1) {  // vectorized (Eigen packets), accumulated in double
+          s = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(px, run).template cast<double>().sum();
+          acc.v += s;
+          r += run;
+          idx[nd - 1] += run;
+          for (int64_t d = nd - 1; d > 0 && idx[d] >= p.red_sizes[d]; --d) {
+            idx[d] = 0;
+            idx[d - 1]++;
+          }
+          continue;
+        }
+      }
       if (inner_stride == 1) {
         for (int64_t j = 0; j < run; ++j) s += static_cast<double>(static_cast<acc_t<T>>(px[j]));
       } else {

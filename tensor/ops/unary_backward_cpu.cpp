@@ -1,13 +1,68 @@
+#include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
+
 #include "tensor/cpu/loops.h"
 #include "tensor/ops/unary_backward_functors.h"
 #include "tensor/ops/unary_functors.h"
 
 namespace ember::cpu {
 
+namespace {
+
+// Contiguous f32/f64: the same rules as UnaryBackwardFunctor, as Eigen array expressions
+// (vectorized exp/tanh/erf), chunked across threads. v is x or y (see unary_grad_reads).
+template <class T>
+bool backward_vectorized(UnaryOp op, const Tensor& dx, const Tensor& grad, const Tensor& v) {
+  if (!dx.is_contiguous() || !grad.is_contiguous() || !v.is_contiguous()) return false;
+  using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+  const T* pg = static_cast<const T*>(grad.data_ptr());
+  const T* pv = static_cast<const T*>(v.data_ptr());
+  T* pd = static_cast<T*>(dx.data_ptr());
+  parallel_for(dx.numel(), 16384, [&](int64_t b, int64_t e) {
+    Eigen::Map<const Arr> g(pg + b, e - b), x(pv + b, e - b);
+    Eigen::Map<Arr> d(pd + b, e - b);
+    const T one(1), half(0.5), zero(0);
+    switch (op) {
+      case UnaryOp::neg: d = -g; break;
+      case UnaryOp::exp: d = g * x; break;
+      case UnaryOp::log: d = g / x; break;
+      case UnaryOp::sqrt: d = g / (T(2) * x); break;
+      case UnaryOp::rsqrt: d = T(-0.5) * g * x * x * x; break;
+      case UnaryOp::abs: d = (x > zero).select(g, (x < zero).select(-g, zero)); break;
+      case UnaryOp::relu: d = (x > zero).select(g, zero); break;
+      case UnaryOp::sigmoid: d = g * x * (one - x); break;
+      case UnaryOp::tanh: d = g * (one - x * x); break;
+      case UnaryOp::silu: {
+        Arr s = x.logistic();
+        d = g * s * (one + x * (one - s));
+        break;
+      }
+      case UnaryOp::gelu: {
+        Arr cdf = half * (one + (x * T(0.70710678118654752)).erf());
+        Arr pdf = (T(-0.5) * x * x).exp() * T(0.39894228040143268);
+        d = g * (cdf + x * pdf);
+        break;
+      }
+      case UnaryOp::gelu_tanh: {
+        const T k = T(0.79788456080286536), c = T(0.044715);
+        Arr t = (k * (x + c * x * x * x)).tanh();
+        Arr dinner = k * (one + T(3) * c * x * x);
+        d = g * (half * (one + t) + half * x * (one - t * t) * dinner);
+        break;
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace
+
 // dx, grad, v: one shape (v is x or y, or grad itself for neg).
 void unary_backward(UnaryOp op, const Tensor& dx, const Tensor& grad, const Tensor& v) {
   dispatch_all_float(grad.dtype(), unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+      if (backward_vectorized<T>(op, dx, grad, v)) return;
     dispatch_unary_op(op, [&](auto op_tag) {
       map2<T, T, T>(dx, grad, v, UnaryBackwardFunctor<decltype(op_tag)::value, T>{});
     });
