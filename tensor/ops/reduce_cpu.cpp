@@ -123,6 +123,23 @@ void reduce_impl(const Tensor& x, const Tensor& out, const ReducePlan& p) {
     else po[o] = convert<TO>(a.v);
   };
   const int threads = num_threads();
+  if constexpr (Op == ReduceOp::sum && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+    // Summing the rows of an (R, K) matrix (a bias gradient, a column sum): walking each
+    // column would stride through memory, so add whole rows into per-column accumulators,
+    // with threads splitting the columns.
+    if (p.kept_sizes.size() == 1 && p.kept_strides[0] == 1 && p.red_sizes.size() == 1 && p.red_strides[0] >= p.outputs) {
+      const int64_t K = p.outputs, R = p.reduced, ld = p.red_strides[0];
+      parallel_for(K, 64, [&](int64_t b, int64_t e) {
+        std::vector<double> acc(e - b, 0.0);
+        for (int64_t r = 0; r < R; ++r) {
+          const T* row = px + r * ld + b;
+          for (int64_t k = 0; k < e - b; ++k) acc[k] += static_cast<double>(row[k]);
+        }
+        for (int64_t k = b; k < e; ++k) po[k] = static_cast<TO>(acc[k - b]);
+      });
+      return;
+    }
+  }
   if (p.outputs >= threads || p.reduced < 32768) {
     parallel_for(p.outputs, std::max<int64_t>(1, 16384 / std::max<int64_t>(p.reduced, 1)), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) store(o, reduce_range<Op, T>(px, base_of(o), p, 0, p.reduced));
