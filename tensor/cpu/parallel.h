@@ -5,7 +5,7 @@
 namespace ember::cpu {
 
 int num_threads();
-void set_num_threads(int n);  // also sets Eigen's thread count
+void set_num_threads(int n);
 
 // Splits [0, n) into contiguous chunks and calls fn(begin, end) for each, in parallel when
 // n >= grain (the smallest chunk worth a thread).
