@@ -3,6 +3,7 @@
 // The math and shapes are in conv2d.h. Every tensor here is contiguous.
 #include <Eigen/Core>
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "tensor/cpu/parallel.h"
@@ -359,13 +360,199 @@ void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeo
   });
 }
 
+// ---- depthwise, channels-last (multiplier 1) ---------------------------------------
+//
+// Late in EfficientNet the planes are tiny (4×4, 2×2) and the channels many (480…1152): a loop
+// per plane is all overhead there. Instead each sample is transposed to channels-last, into a
+// zero-padded buffer xp (Hp, Wp, C), and every output position is a vector loop over channels:
+//   out[p, c] = bias[c] + Σ_t wt[t, c] · xp[p's tap t, c],    wt (kh·kw, C) = w transposed,
+// blocked by kChannelBlock channels so that the weights of a block stay in L1. The backward
+// passes use the same buffers: dxp[tap t of p, c] += wt[t, c] · gt[p, c] (then cropped and
+// transposed back), and dw[c, t] = Σ_{n,p} gt[p, c] · xp[tap t of p, c]. One task per sample.
+
+constexpr int64_t kChannelBlock = 64;
+
+// (C, P) <-> (P, C) with the channels-last side at row pitch `pitch` (in elements).
+template <class T>
+void planes_to_channels_last(const T* src, int64_t C, int64_t rows, int64_t cols, T* dst, int64_t row_pitch) {
+  // src (C, rows, cols); dst[(r·row_pitch + q)·C + c]; 8 channels at a time so that the
+  // writes are runs of 8.
+  const int64_t plane = rows * cols;
+  for (int64_t c0 = 0; c0 < C; c0 += 8) {
+    const int64_t cb = std::min<int64_t>(8, C - c0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* s = src + c0 * plane + r * cols;
+      T* d = dst + r * row_pitch * C + c0;
+      if (cb == 8) {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < 8; ++c) d[q * C + c] = s[c * plane + q];
+      } else {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < cb; ++c) d[q * C + c] = s[c * plane + q];
+      }
+    }
+  }
+}
+template <class T>
+void channels_last_to_planes(const T* src, int64_t row_pitch, int64_t C, int64_t rows, int64_t cols, T* dst) {
+  const int64_t plane = rows * cols;
+  for (int64_t c0 = 0; c0 < C; c0 += 8) {
+    const int64_t cb = std::min<int64_t>(8, C - c0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* s = src + r * row_pitch * C + c0;
+      T* d = dst + c0 * plane + r * cols;
+      if (cb == 8) {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < 8; ++c) d[c * plane + q] = s[q * C + c];
+      } else {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < cb; ++c) d[c * plane + q] = s[q * C + c];
+      }
+    }
+  }
+}
+
+struct ChannelsLast {
+  int64_t Hp, Wp, P, KK;
+  std::vector<int64_t> tap;  // per tap t = i·kw + j: its offset in xp, in positions
+  explicit ChannelsLast(const Conv2dGeometry& g)
+      : Hp(g.H + 2 * g.ph), Wp(g.W + 2 * g.pw), P(g.OH * g.OW), KK(g.kh * g.kw) {
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) tap.push_back(i * g.dh * Wp + j * g.dw);
+  }
+  int64_t origin(const Conv2dGeometry& g, int64_t oh, int64_t ow) const { return oh * g.sh * Wp + ow * g.sw; }
+};
+
+template <class T>
+std::vector<T> weights_channels_last(const T* w, const Conv2dGeometry& g) {  // (kh·kw, C)
+  const int64_t KK = g.kh * g.kw;
+  std::vector<T> wt(KK * g.C);
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t t = 0; t < KK; ++t) wt[t * g.C + c] = w[c * KK + t];
+  return wt;
+}
+
+template <class T>
+void depthwise_cl_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
+  const ChannelsLast L(g);
+  const int64_t C = g.C;
+  const std::vector<T> wt = weights_channels_last(w, g);
+  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> xp(L.Hp * L.Wp * C, T(0));  // (Hp, Wp, C), the padding stays 0
+    std::vector<T> ot(L.P * C);                // (OH·OW, C)
+    for (int64_t n = b; n < e; ++n) {
+      planes_to_channels_last(x + n * C * g.H * g.W, C, g.H, g.W, xp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp);
+      for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+        const int64_t cb = std::min(kChannelBlock, C - c0);
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            T* __restrict a = ot.data() + (oh * g.OW + ow) * C + c0;
+            const T* xo = xp.data() + L.origin(g, oh, ow) * C + c0;
+            for (int64_t c = 0; c < cb; ++c) a[c] = bias ? bias[c0 + c] : T(0);
+            for (int64_t t = 0; t < L.KK; ++t) {
+              const T* __restrict xv = xo + L.tap[t] * C;
+              const T* __restrict wv = wt.data() + t * C + c0;
+              for (int64_t c = 0; c < cb; ++c) a[c] += wv[c] * xv[c];
+            }
+          }
+      }
+      channels_last_to_planes(ot.data(), g.OW, C, g.OH, g.OW, out + n * C * L.P);
+    }
+  });
+}
+
+template <class T>
+void depthwise_cl_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
+  const ChannelsLast L(g);
+  const int64_t C = g.C;
+  const std::vector<T> wt = weights_channels_last(w, g);
+  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> dxp(L.Hp * L.Wp * C);  // (Hp, Wp, C)
+    std::vector<T> gt(L.P * C);           // (OH·OW, C)
+    for (int64_t n = b; n < e; ++n) {
+      planes_to_channels_last(gout + n * C * L.P, C, g.OH, g.OW, gt.data(), g.OW);
+      std::fill(dxp.begin(), dxp.end(), T(0));
+      for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+        const int64_t cb = std::min(kChannelBlock, C - c0);
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const T* __restrict gv = gt.data() + (oh * g.OW + ow) * C + c0;
+            T* dxo = dxp.data() + L.origin(g, oh, ow) * C + c0;
+            for (int64_t t = 0; t < L.KK; ++t) {
+              T* __restrict d = dxo + L.tap[t] * C;
+              const T* __restrict wv = wt.data() + t * C + c0;
+              for (int64_t c = 0; c < cb; ++c) d[c] += wv[c] * gv[c];
+            }
+          }
+      }
+      channels_last_to_planes(dxp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp, C, g.H, g.W, dx + n * C * g.H * g.W);
+    }
+  });
+}
+
+template <class T>
+void depthwise_cl_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
+  const ChannelsLast L(g);
+  const int64_t C = g.C, chunks = batch_chunks(g.N);
+  // Each chunk sums its samples into its own (kh·kw, C) partial, in T per sample and in
+  // double across samples; the partials are added at the end.
+  std::vector<std::vector<double>> partial(chunks, std::vector<double>(L.KK * C, 0.0));
+  parallel_for(chunks, 1, [&](int64_t c0_, int64_t c1_) {
+    std::vector<T> xp(L.Hp * L.Wp * C, T(0));  // (Hp, Wp, C), the padding stays 0
+    std::vector<T> gt(L.P * C);                // (OH·OW, C)
+    std::vector<T> acc(L.KK * C);              // (kh·kw, C) of one sample
+    for (int64_t chunk = c0_; chunk < c1_; ++chunk) {
+      for (int64_t n = g.N * chunk / chunks; n < g.N * (chunk + 1) / chunks; ++n) {
+        planes_to_channels_last(x + n * C * g.H * g.W, C, g.H, g.W, xp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp);
+        planes_to_channels_last(gout + n * C * L.P, C, g.OH, g.OW, gt.data(), g.OW);
+        std::fill(acc.begin(), acc.end(), T(0));
+        for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+          const int64_t cb = std::min(kChannelBlock, C - c0);
+          for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+              const T* __restrict gv = gt.data() + (oh * g.OW + ow) * C + c0;
+              const T* xo = xp.data() + L.origin(g, oh, ow) * C + c0;
+              for (int64_t t = 0; t < L.KK; ++t) {
+                const T* __restrict xv = xo + L.tap[t] * C;
+                T* __restrict a = acc.data() + t * C + c0;
+                for (int64_t c = 0; c < cb; ++c) a[c] += gv[c] * xv[c];
+              }
+            }
+        }
+        double* part = partial[chunk].data();
+        for (int64_t k = 0; k < L.KK * C; ++k) part[k] += static_cast<double>(acc[k]);
+      }
+    }
+  });
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < L.KK; ++t) {
+      double s = 0;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) s += partial[chunk][t * C + c];
+      dw[c * L.KK + t] = static_cast<T>(s);
+    }
+}
+
+// Channels-last for multiplier 1 and planes up to 32×32; bigger planes run faster through the
+// polyphase kernels (one long vector loop per tap, no transposes). EMBER_CONV_DW=1 forces
+// polyphase, =2 channels-last (for measuring).
+constexpr int64_t kChannelsLastMaxPlane = 32 * 32;
+bool use_channels_last(const Conv2dGeometry& g) {
+  static const int mode = [] {
+    const char* e = std::getenv("EMBER_CONV_DW");
+    return e ? std::atoi(e) : 0;
+  }();
+  if (g.multiplier() != 1 || mode == 1) return false;
+  return mode == 2 || g.H * g.W <= kChannelsLastMaxPlane;
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g) {
   dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* b = bias.defined() ? bias.data<T>() : nullptr;
-    if (g.depthwise()) depthwise_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    if (g.depthwise() && use_channels_last(g)) depthwise_cl_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    else if (g.depthwise()) depthwise_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
     else dense_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
   });
 }
@@ -373,7 +560,9 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor& grad_x, const Conv2dGeometry& g) {
   dispatch_float(w.dtype(), "conv2d_backward_input", [&](auto tag) {
     using T = decltype(tag);
-    if (g.depthwise()) depthwise_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    if (g.depthwise() && use_channels_last(g))
+      depthwise_cl_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    else if (g.depthwise()) depthwise_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
     else dense_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
   });
 }
@@ -381,7 +570,9 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor
 void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w, const Conv2dGeometry& g) {
   dispatch_float(x.dtype(), "conv2d_backward_weight", [&](auto tag) {
     using T = decltype(tag);
-    if (g.depthwise()) depthwise_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    if (g.depthwise() && use_channels_last(g))
+      depthwise_cl_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    else if (g.depthwise()) depthwise_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
     else dense_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
   });
 }
