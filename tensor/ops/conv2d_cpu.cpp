@@ -119,6 +119,72 @@ int64_t batch_chunks(int64_t N) {
 
 // ---- dense and grouped ------------------------------------------------------------
 
+// ---- 1×1 convs on small planes: one GEMM over the whole batch -----------------------
+//
+// Per sample a 1×1 conv is (O, C)·(C, P) with P = H·W; late in EfficientNet P is 64, 16, 4 or
+// 1 (the SE convs), far too thin for a GEMM. Gathering the batch as X (C, N·P) makes it ONE
+//   forward          Y (O, N·P) = w · X,        then scattered to out (N, O, P) plus bias
+//   backward input   dX (C, N·P) = wᵀ · G,      G = gout gathered as (O, N·P)
+//   backward weight  dw (O, C)   = G · Xᵀ
+// which Eigen blocks and parallelizes itself.
+
+constexpr int64_t kBatchedGemmMaxPlane = 256;
+
+bool batched_1x1(const Conv2dGeometry& g) {
+  static const int64_t max_plane = [] {
+    const char* e = std::getenv("EMBER_CONV_1X1_BATCH");
+    return e ? std::atoll(e) : kBatchedGemmMaxPlane;
+  }();
+  return needs_no_im2col(g) && g.groups == 1 && g.H * g.W <= max_plane;
+}
+
+// (N, C, P) -> (C, N·P) and back.
+template <class T>
+void batch_to_columns(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) std::copy(src + (n * C + c) * P, src + (n * C + c + 1) * P, dst + (c * N + n) * P);
+}
+template <class T>
+void columns_to_batch(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) std::copy(src + (c * N + n) * P, src + (c * N + n + 1) * P, dst + (n * C + c) * P);
+}
+
+template <class T>
+void batched_1x1_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
+  const int64_t P = g.H * g.W, NP = g.N * P;
+  std::vector<T> xcols(g.C * NP), ycols(g.O * NP);  // (C, N·P), (O, N·P)
+  batch_to_columns(x, g.N, g.C, P, xcols.data());
+  MapRM<T>(ycols.data(), g.O, NP).noalias() = ConstMapRM<T>(w, g.O, g.C) * ConstMapRM<T>(xcols.data(), g.C, NP);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t o = 0; o < g.O; ++o) {
+      const T* src = ycols.data() + (o * g.N + n) * P;
+      T* dst = out + (n * g.O + o) * P;
+      const T b = bias ? bias[o] : T(0);
+      for (int64_t q = 0; q < P; ++q) dst[q] = src[q] + b;
+    }
+}
+
+template <class T>
+void batched_1x1_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
+  const int64_t P = g.H * g.W, NP = g.N * P;
+  std::vector<T> gcols(g.O * NP), dxcols(g.C * NP);  // (O, N·P), (C, N·P)
+  batch_to_columns(gout, g.N, g.O, P, gcols.data());
+  MapRM<T>(dxcols.data(), g.C, NP).noalias() =
+      ConstMapRM<T>(w, g.O, g.C).transpose() * ConstMapRM<T>(gcols.data(), g.O, NP);
+  columns_to_batch(dxcols.data(), g.N, g.C, P, dx);
+}
+
+template <class T>
+void batched_1x1_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
+  const int64_t P = g.H * g.W, NP = g.N * P;
+  std::vector<T> gcols(g.O * NP), xcols(g.C * NP);  // (O, N·P), (C, N·P)
+  batch_to_columns(gout, g.N, g.O, P, gcols.data());
+  batch_to_columns(x, g.N, g.C, P, xcols.data());
+  MapRM<T>(dw, g.O, g.C).noalias() =
+      ConstMapRM<T>(gcols.data(), g.O, NP) * ConstMapRM<T>(xcols.data(), g.C, NP).transpose();
+}
+
 template <class T>
 void dense_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
   const int64_t K = g.Cg * g.kh * g.kw, P = g.OH * g.OW;
@@ -552,6 +618,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
     using T = decltype(tag);
     const T* b = bias.defined() ? bias.data<T>() : nullptr;
     if (g.depthwise() && use_channels_last(g)) depthwise_cl_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    else if (batched_1x1(g)) batched_1x1_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
     else if (g.depthwise()) depthwise_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
     else dense_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
   });
@@ -562,6 +629,7 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor
     using T = decltype(tag);
     if (g.depthwise() && use_channels_last(g))
       depthwise_cl_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    else if (batched_1x1(g)) batched_1x1_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
     else if (g.depthwise()) depthwise_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
     else dense_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
   });
@@ -572,6 +640,7 @@ void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tenso
     using T = decltype(tag);
     if (g.depthwise() && use_channels_last(g))
       depthwise_cl_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    else if (batched_1x1(g)) batched_1x1_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
     else if (g.depthwise()) depthwise_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
     else dense_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
   });
