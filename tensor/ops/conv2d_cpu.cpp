@@ -126,7 +126,8 @@ int64_t batch_chunks(int64_t N) {
 //   forward          Y (O, N·P) = w · X,        then scattered to out (N, O, P) plus bias
 //   backward input   dX (C, N·P) = wᵀ · G,      G = gout gathered as (O, N·P)
 //   backward weight  dw (O, C)   = G · Xᵀ
-// which Eigen blocks and parallelizes itself.
+// each split across the threads (columns of the result, or rows of dw) as single-threaded
+// Eigen GEMMs: one parallel region per call rather than Eigen's own threading.
 
 constexpr int64_t kBatchedGemmMaxPlane = 256;
 
@@ -155,7 +156,10 @@ void batched_1x1_forward(const T* x, const T* w, const T* bias, T* out, const Co
   const int64_t P = g.H * g.W, NP = g.N * P;
   std::vector<T> xcols(g.C * NP), ycols(g.O * NP);  // (C, N·P), (O, N·P)
   batch_to_columns(x, g.N, g.C, P, xcols.data());
-  MapRM<T>(ycols.data(), g.O, NP).noalias() = ConstMapRM<T>(w, g.O, g.C) * ConstMapRM<T>(xcols.data(), g.C, NP);
+  parallel_for(NP, 64, [&](int64_t b, int64_t e) {  // a block of columns per thread
+    MapRM<T>(ycols.data(), g.O, NP).middleCols(b, e - b).noalias() =
+        ConstMapRM<T>(w, g.O, g.C) * ConstMapRM<T>(xcols.data(), g.C, NP).middleCols(b, e - b);
+  });
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t o = 0; o < g.O; ++o) {
       const T* src = ycols.data() + (o * g.N + n) * P;
@@ -170,8 +174,10 @@ void batched_1x1_backward_input(const T* gout, const T* w, T* dx, const Conv2dGe
   const int64_t P = g.H * g.W, NP = g.N * P;
   std::vector<T> gcols(g.O * NP), dxcols(g.C * NP);  // (O, N·P), (C, N·P)
   batch_to_columns(gout, g.N, g.O, P, gcols.data());
-  MapRM<T>(dxcols.data(), g.C, NP).noalias() =
-      ConstMapRM<T>(w, g.O, g.C).transpose() * ConstMapRM<T>(gcols.data(), g.O, NP);
+  parallel_for(NP, 64, [&](int64_t b, int64_t e) {
+    MapRM<T>(dxcols.data(), g.C, NP).middleCols(b, e - b).noalias() =
+        ConstMapRM<T>(w, g.O, g.C).transpose() * ConstMapRM<T>(gcols.data(), g.O, NP).middleCols(b, e - b);
+  });
   columns_to_batch(dxcols.data(), g.N, g.C, P, dx);
 }
 
@@ -181,8 +187,10 @@ void batched_1x1_backward_weight(const T* gout, const T* x, T* dw, const Conv2dG
   std::vector<T> gcols(g.O * NP), xcols(g.C * NP);  // (O, N·P), (C, N·P)
   batch_to_columns(gout, g.N, g.O, P, gcols.data());
   batch_to_columns(x, g.N, g.C, P, xcols.data());
-  MapRM<T>(dw, g.O, g.C).noalias() =
-      ConstMapRM<T>(gcols.data(), g.O, NP) * ConstMapRM<T>(xcols.data(), g.C, NP).transpose();
+  parallel_for(g.O, 8, [&](int64_t b, int64_t e) {  // a block of rows of dw per thread
+    MapRM<T>(dw, g.O, g.C).middleRows(b, e - b).noalias() =
+        ConstMapRM<T>(gcols.data(), g.O, NP).middleRows(b, e - b) * ConstMapRM<T>(xcols.data(), g.C, NP).transpose();
+  });
 }
 
 template <class T>
