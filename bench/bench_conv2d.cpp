@@ -1,4 +1,5 @@
-// conv2d on EfficientNet-B0 shapes at batch 8: forward, backward-input and backward-weight, in
+// conv2d on EfficientNet-B0 shapes at batch 8 (and every conv of effnet_b0 with the cifar stem
+// at batch 64, by kind: cpu/effnet_b0_cifar_b64/<kind>/<pass>): forward, backward-input and backward-weight, in
 // GFLOP/s (2·N·O·OH·OW·Cg·kh·kw per pass), side by side:
 //   cpu/...    ember's CPU kernels (im2col + Eigen GEMM for dense, direct kernels for depthwise)
 //   cuda/...   ember's direct CUDA kernels (version 1)           [when a GPU is present]
@@ -170,8 +171,77 @@ void bench_cudnn(benchmark::State& state, const ConvShape& s, Pass pass) {
 }
 #endif
 
+// Every conv of EfficientNet-B0 with the stride-1 "cifar" stem at 32×32, batch 64 (what
+// `ember-bench-train --model effnet_b0` trains), grouped by kind: "1x1" (expand, project, head,
+// and the SE convs on (64, C, 1, 1) with bias), "depthwise", "dense" (the stem).
+std::vector<ConvShape> effnet_b0_cifar_layers(const std::string& kind) {
+  struct Stage {
+    int64_t expand, k, stride, out, repeats;
+  };
+  const Stage stages[] = {{1, 3, 1, 16, 1}, {6, 3, 2, 24, 2}, {6, 5, 2, 40, 2}, {6, 3, 2, 80, 3},
+                          {6, 5, 1, 112, 3}, {6, 5, 2, 192, 4}, {6, 3, 1, 320, 1}};
+  const int64_t N = 64;
+  std::vector<ConvShape> dense, pw, dw;
+  dense.push_back({"stem", N, 3, 32, 32, 32, 3, 1, 1, 1});
+  int64_t c = 32, hw = 32;
+  for (const Stage& st : stages) {
+    for (int64_t r = 0; r < st.repeats; ++r) {
+      const int64_t stride = r == 0 ? st.stride : 1, mid = c * st.expand, se = std::max<int64_t>(1, c / 4);
+      if (st.expand != 1) pw.push_back({"expand", N, c, hw, hw, mid, 1, 1, 0, 1});
+      dw.push_back({"dw", N, mid, hw, hw, mid, st.k, stride, st.k / 2, mid});
+      hw = (hw + 2 * (st.k / 2) - st.k) / stride + 1;
+      pw.push_back({"se_reduce", N, mid, 1, 1, se, 1, 1, 0, 1});
+      pw.push_back({"se_expand", N, se, 1, 1, mid, 1, 1, 0, 1});
+      pw.push_back({"project", N, mid, hw, hw, st.out, 1, 1, 0, 1});
+      c = st.out;
+    }
+  }
+  pw.push_back({"head", N, c, hw, hw, 1280, 1, 1, 0, 1});
+  return kind == "dense" ? dense : kind == "1x1" ? pw : dw;
+}
+
+// One iteration = the pass over every layer of the kind.
+void bench_effnet_kind(benchmark::State& state, const std::string& kind, Pass pass) {
+  struct Layer {
+    Conv2dParams p;
+    Tensor x, w, b, gout;
+    double flops;
+  };
+  std::vector<Layer> layers;
+  double flops = 0;
+  for (const ConvShape& s : effnet_b0_cifar_layers(kind)) {
+    Conv2dParams p = params_of(s);
+    Conv2dGeometry g = conv2d_geometry(x_shape(s), w_shape(s), p);
+    layers.push_back({p, randn(x_shape(s)), randn(w_shape(s)), randn({s.O}), randn({g.N, g.O, g.OH, g.OW}),
+                      g.flops()});
+    flops += g.flops();
+  }
+  for (auto _ : state) {
+    for (const Layer& l : layers) {
+      Tensor r;
+      switch (pass) {
+        case Pass::forward: r = conv2d(l.x, l.w, l.b, l.p); break;
+        case Pass::backward_input: r = conv2d_backward_input(l.gout, l.w, l.x.shape(), l.p); break;
+        case Pass::backward_weight: r = conv2d_backward_weight(l.gout, l.x, l.w.shape(), l.p); break;
+      }
+      benchmark::DoNotOptimize(r.data_ptr());
+    }
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
 void register_all() {
   const bool gpu = cuda::is_available();
+  for (const char* kind : {"1x1", "depthwise", "dense"})
+    for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight})
+      benchmark::RegisterBenchmark(("cpu/effnet_b0_cifar_b64/" + std::string(kind) + "/" + pass_name(pass)).c_str(),
+                                   [kind = std::string(kind), pass](benchmark::State& st) {
+                                     bench_effnet_kind(st, kind, pass);
+                                   })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MinTime(0.5);
   for (const ConvShape& s : kShapes) {
     for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight}) {
       std::string suffix = std::string(pass_name(pass)) + "/" + s.name;

@@ -3,6 +3,7 @@
 // The math and shapes are in conv2d.h. Every tensor here is contiguous.
 #include <Eigen/Core>
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "tensor/cpu/parallel.h"
@@ -117,6 +118,80 @@ int64_t batch_chunks(int64_t N) {
 }
 
 // ---- dense and grouped ------------------------------------------------------------
+
+// ---- 1×1 convs on small planes: one GEMM over the whole batch -----------------------
+//
+// Per sample a 1×1 conv is (O, C)·(C, P) with P = H·W; late in EfficientNet P is 64, 16, 4 or
+// 1 (the SE convs), far too thin for a GEMM. Gathering the batch as X (C, N·P) makes it ONE
+//   forward          Y (O, N·P) = w · X,        then scattered to out (N, O, P) plus bias
+//   backward input   dX (C, N·P) = wᵀ · G,      G = gout gathered as (O, N·P)
+//   backward weight  dw (O, C)   = G · Xᵀ
+// each split across the threads (columns of the result, or rows of dw) as single-threaded
+// Eigen GEMMs: one parallel region per call rather than Eigen's own threading.
+
+constexpr int64_t kBatchedGemmMaxPlane = 256;
+
+bool batched_1x1(const Conv2dGeometry& g) {
+  static const int64_t max_plane = [] {
+    const char* e = std::getenv("EMBER_CONV_1X1_BATCH");
+    return e ? std::atoll(e) : kBatchedGemmMaxPlane;
+  }();
+  return needs_no_im2col(g) && g.groups == 1 && g.H * g.W <= max_plane;
+}
+
+// (N, C, P) -> (C, N·P) and back.
+template <class T>
+void batch_to_columns(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) std::copy(src + (n * C + c) * P, src + (n * C + c + 1) * P, dst + (c * N + n) * P);
+}
+template <class T>
+void columns_to_batch(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) std::copy(src + (c * N + n) * P, src + (c * N + n + 1) * P, dst + (n * C + c) * P);
+}
+
+template <class T>
+void batched_1x1_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
+  const int64_t P = g.H * g.W, NP = g.N * P;
+  std::vector<T> xcols(g.C * NP), ycols(g.O * NP);  // (C, N·P), (O, N·P)
+  batch_to_columns(x, g.N, g.C, P, xcols.data());
+  parallel_for(NP, 64, [&](int64_t b, int64_t e) {  // a block of columns per thread
+    MapRM<T>(ycols.data(), g.O, NP).middleCols(b, e - b).noalias() =
+        ConstMapRM<T>(w, g.O, g.C) * ConstMapRM<T>(xcols.data(), g.C, NP).middleCols(b, e - b);
+  });
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t o = 0; o < g.O; ++o) {
+      const T* src = ycols.data() + (o * g.N + n) * P;
+      T* dst = out + (n * g.O + o) * P;
+      const T b = bias ? bias[o] : T(0);
+      for (int64_t q = 0; q < P; ++q) dst[q] = src[q] + b;
+    }
+}
+
+template <class T>
+void batched_1x1_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
+  const int64_t P = g.H * g.W, NP = g.N * P;
+  std::vector<T> gcols(g.O * NP), dxcols(g.C * NP);  // (O, N·P), (C, N·P)
+  batch_to_columns(gout, g.N, g.O, P, gcols.data());
+  parallel_for(NP, 64, [&](int64_t b, int64_t e) {
+    MapRM<T>(dxcols.data(), g.C, NP).middleCols(b, e - b).noalias() =
+        ConstMapRM<T>(w, g.O, g.C).transpose() * ConstMapRM<T>(gcols.data(), g.O, NP).middleCols(b, e - b);
+  });
+  columns_to_batch(dxcols.data(), g.N, g.C, P, dx);
+}
+
+template <class T>
+void batched_1x1_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
+  const int64_t P = g.H * g.W, NP = g.N * P;
+  std::vector<T> gcols(g.O * NP), xcols(g.C * NP);  // (O, N·P), (C, N·P)
+  batch_to_columns(gout, g.N, g.O, P, gcols.data());
+  batch_to_columns(x, g.N, g.C, P, xcols.data());
+  parallel_for(g.O, 8, [&](int64_t b, int64_t e) {  // a block of rows of dw per thread
+    MapRM<T>(dw, g.O, g.C).middleRows(b, e - b).noalias() =
+        ConstMapRM<T>(gcols.data(), g.O, NP).middleRows(b, e - b) * ConstMapRM<T>(xcols.data(), g.C, NP).transpose();
+  });
+}
 
 template <class T>
 void dense_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
@@ -359,13 +434,200 @@ void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeo
   });
 }
 
+// ---- depthwise, channels-last (multiplier 1) ---------------------------------------
+//
+// Late in EfficientNet the planes are tiny (4×4, 2×2) and the channels many (480…1152): a loop
+// per plane is all overhead there. Instead each sample is transposed to channels-last, into a
+// zero-padded buffer xp (Hp, Wp, C), and every output position is a vector loop over channels:
+//   out[p, c] = bias[c] + Σ_t wt[t, c] · xp[p's tap t, c],    wt (kh·kw, C) = w transposed,
+// blocked by kChannelBlock channels so that the weights of a block stay in L1. The backward
+// passes use the same buffers: dxp[tap t of p, c] += wt[t, c] · gt[p, c] (then cropped and
+// transposed back), and dw[c, t] = Σ_{n,p} gt[p, c] · xp[tap t of p, c]. One task per sample.
+
+constexpr int64_t kChannelBlock = 64;
+
+// (C, P) <-> (P, C) with the channels-last side at row pitch `pitch` (in elements).
+template <class T>
+void planes_to_channels_last(const T* src, int64_t C, int64_t rows, int64_t cols, T* dst, int64_t row_pitch) {
+  // src (C, rows, cols); dst[(r·row_pitch + q)·C + c]; 8 channels at a time so that the
+  // writes are runs of 8.
+  const int64_t plane = rows * cols;
+  for (int64_t c0 = 0; c0 < C; c0 += 8) {
+    const int64_t cb = std::min<int64_t>(8, C - c0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* s = src + c0 * plane + r * cols;
+      T* d = dst + r * row_pitch * C + c0;
+      if (cb == 8) {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < 8; ++c) d[q * C + c] = s[c * plane + q];
+      } else {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < cb; ++c) d[q * C + c] = s[c * plane + q];
+      }
+    }
+  }
+}
+template <class T>
+void channels_last_to_planes(const T* src, int64_t row_pitch, int64_t C, int64_t rows, int64_t cols, T* dst) {
+  const int64_t plane = rows * cols;
+  for (int64_t c0 = 0; c0 < C; c0 += 8) {
+    const int64_t cb = std::min<int64_t>(8, C - c0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* s = src + r * row_pitch * C + c0;
+      T* d = dst + c0 * plane + r * cols;
+      if (cb == 8) {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < 8; ++c) d[c * plane + q] = s[q * C + c];
+      } else {
+        for (int64_t q = 0; q < cols; ++q)
+          for (int64_t c = 0; c < cb; ++c) d[c * plane + q] = s[q * C + c];
+      }
+    }
+  }
+}
+
+struct ChannelsLast {
+  int64_t Hp, Wp, P, KK;
+  std::vector<int64_t> tap;  // per tap t = i·kw + j: its offset in xp, in positions
+  explicit ChannelsLast(const Conv2dGeometry& g)
+      : Hp(g.H + 2 * g.ph), Wp(g.W + 2 * g.pw), P(g.OH * g.OW), KK(g.kh * g.kw) {
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) tap.push_back(i * g.dh * Wp + j * g.dw);
+  }
+  int64_t origin(const Conv2dGeometry& g, int64_t oh, int64_t ow) const { return oh * g.sh * Wp + ow * g.sw; }
+};
+
+template <class T>
+std::vector<T> weights_channels_last(const T* w, const Conv2dGeometry& g) {  // (kh·kw, C)
+  const int64_t KK = g.kh * g.kw;
+  std::vector<T> wt(KK * g.C);
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t t = 0; t < KK; ++t) wt[t * g.C + c] = w[c * KK + t];
+  return wt;
+}
+
+template <class T>
+void depthwise_cl_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
+  const ChannelsLast L(g);
+  const int64_t C = g.C;
+  const std::vector<T> wt = weights_channels_last(w, g);
+  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> xp(L.Hp * L.Wp * C, T(0));  // (Hp, Wp, C), the padding stays 0
+    std::vector<T> ot(L.P * C);                // (OH·OW, C)
+    for (int64_t n = b; n < e; ++n) {
+      planes_to_channels_last(x + n * C * g.H * g.W, C, g.H, g.W, xp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp);
+      for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+        const int64_t cb = std::min(kChannelBlock, C - c0);
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            T* __restrict a = ot.data() + (oh * g.OW + ow) * C + c0;
+            const T* xo = xp.data() + L.origin(g, oh, ow) * C + c0;
+            for (int64_t c = 0; c < cb; ++c) a[c] = bias ? bias[c0 + c] : T(0);
+            for (int64_t t = 0; t < L.KK; ++t) {
+              const T* __restrict xv = xo + L.tap[t] * C;
+              const T* __restrict wv = wt.data() + t * C + c0;
+              for (int64_t c = 0; c < cb; ++c) a[c] += wv[c] * xv[c];
+            }
+          }
+      }
+      channels_last_to_planes(ot.data(), g.OW, C, g.OH, g.OW, out + n * C * L.P);
+    }
+  });
+}
+
+template <class T>
+void depthwise_cl_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
+  const ChannelsLast L(g);
+  const int64_t C = g.C;
+  const std::vector<T> wt = weights_channels_last(w, g);
+  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> dxp(L.Hp * L.Wp * C);  // (Hp, Wp, C)
+    std::vector<T> gt(L.P * C);           // (OH·OW, C)
+    for (int64_t n = b; n < e; ++n) {
+      planes_to_channels_last(gout + n * C * L.P, C, g.OH, g.OW, gt.data(), g.OW);
+      std::fill(dxp.begin(), dxp.end(), T(0));
+      for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+        const int64_t cb = std::min(kChannelBlock, C - c0);
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const T* __restrict gv = gt.data() + (oh * g.OW + ow) * C + c0;
+            T* dxo = dxp.data() + L.origin(g, oh, ow) * C + c0;
+            for (int64_t t = 0; t < L.KK; ++t) {
+              T* __restrict d = dxo + L.tap[t] * C;
+              const T* __restrict wv = wt.data() + t * C + c0;
+              for (int64_t c = 0; c < cb; ++c) d[c] += wv[c] * gv[c];
+            }
+          }
+      }
+      channels_last_to_planes(dxp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp, C, g.H, g.W, dx + n * C * g.H * g.W);
+    }
+  });
+}
+
+template <class T>
+void depthwise_cl_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
+  const ChannelsLast L(g);
+  const int64_t C = g.C, chunks = batch_chunks(g.N);
+  // Each chunk sums its samples into its own (kh·kw, C) partial, in T per sample and in
+  // double across samples; the partials are added at the end.
+  std::vector<std::vector<double>> partial(chunks, std::vector<double>(L.KK * C, 0.0));
+  parallel_for(chunks, 1, [&](int64_t c0_, int64_t c1_) {
+    std::vector<T> xp(L.Hp * L.Wp * C, T(0));  // (Hp, Wp, C), the padding stays 0
+    std::vector<T> gt(L.P * C);                // (OH·OW, C)
+    std::vector<T> acc(L.KK * C);              // (kh·kw, C) of one sample
+    for (int64_t chunk = c0_; chunk < c1_; ++chunk) {
+      for (int64_t n = g.N * chunk / chunks; n < g.N * (chunk + 1) / chunks; ++n) {
+        planes_to_channels_last(x + n * C * g.H * g.W, C, g.H, g.W, xp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp);
+        planes_to_channels_last(gout + n * C * L.P, C, g.OH, g.OW, gt.data(), g.OW);
+        std::fill(acc.begin(), acc.end(), T(0));
+        for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+          const int64_t cb = std::min(kChannelBlock, C - c0);
+          for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+              const T* __restrict gv = gt.data() + (oh * g.OW + ow) * C + c0;
+              const T* xo = xp.data() + L.origin(g, oh, ow) * C + c0;
+              for (int64_t t = 0; t < L.KK; ++t) {
+                const T* __restrict xv = xo + L.tap[t] * C;
+                T* __restrict a = acc.data() + t * C + c0;
+                for (int64_t c = 0; c < cb; ++c) a[c] += gv[c] * xv[c];
+              }
+            }
+        }
+        double* part = partial[chunk].data();
+        for (int64_t k = 0; k < L.KK * C; ++k) part[k] += static_cast<double>(acc[k]);
+      }
+    }
+  });
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < L.KK; ++t) {
+      double s = 0;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) s += partial[chunk][t * C + c];
+      dw[c * L.KK + t] = static_cast<T>(s);
+    }
+}
+
+// Channels-last for multiplier 1 and planes up to 32×32; bigger planes run faster through the
+// polyphase kernels (one long vector loop per tap, no transposes). EMBER_CONV_DW=1 forces
+// polyphase, =2 channels-last (for measuring).
+constexpr int64_t kChannelsLastMaxPlane = 32 * 32;
+bool use_channels_last(const Conv2dGeometry& g) {
+  static const int mode = [] {
+    const char* e = std::getenv("EMBER_CONV_DW");
+    return e ? std::atoi(e) : 0;
+  }();
+  if (g.multiplier() != 1 || mode == 1) return false;
+  return mode == 2 || g.H * g.W <= kChannelsLastMaxPlane;
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g) {
   dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* b = bias.defined() ? bias.data<T>() : nullptr;
-    if (g.depthwise()) depthwise_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    if (g.depthwise() && use_channels_last(g)) depthwise_cl_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    else if (batched_1x1(g)) batched_1x1_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
+    else if (g.depthwise()) depthwise_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
     else dense_forward<T>(x.data<T>(), w.data<T>(), b, out.data<T>(), g);
   });
 }
@@ -373,7 +635,10 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor& grad_x, const Conv2dGeometry& g) {
   dispatch_float(w.dtype(), "conv2d_backward_input", [&](auto tag) {
     using T = decltype(tag);
-    if (g.depthwise()) depthwise_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    if (g.depthwise() && use_channels_last(g))
+      depthwise_cl_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    else if (batched_1x1(g)) batched_1x1_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
+    else if (g.depthwise()) depthwise_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
     else dense_backward_input<T>(grad_out.data<T>(), w.data<T>(), grad_x.data<T>(), g);
   });
 }
@@ -381,7 +646,10 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor
 void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w, const Conv2dGeometry& g) {
   dispatch_float(x.dtype(), "conv2d_backward_weight", [&](auto tag) {
     using T = decltype(tag);
-    if (g.depthwise()) depthwise_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    if (g.depthwise() && use_channels_last(g))
+      depthwise_cl_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    else if (batched_1x1(g)) batched_1x1_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
+    else if (g.depthwise()) depthwise_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
     else dense_backward_weight<T>(grad_out.data<T>(), x.data<T>(), grad_w.data<T>(), g);
   });
 }

@@ -95,6 +95,13 @@ std::vector<Case> cases() {
       {"depthwise_s1_dilation2_m2", {2, 3, 9, 10}, {6, 1, 3, 3}, params(1, 1, 2, 2, 2, 2, 3)},
       {"depthwise_s1_nopad", {1, 4, 6, 7}, {4, 1, 3, 3}, Conv2dParams::square(1, 0, 1, 4), false},
       {"depthwise_s1_1x5", {2, 2, 5, 6}, {2, 1, 1, 5}, params(1, 1, 0, 2, 1, 1, 2)},
+      // Channels-last depthwise (multiplier 1, planes up to 32×32) with a partial block of
+      // channels (70 = 64 + 6); beside it a plane above 32×32 (the polyphase kernels).
+      {"depthwise3x3_cl_70ch_s2", {2, 70, 5, 6}, {70, 1, 3, 3}, Conv2dParams::square(2, 1, 1, 70)},
+      {"depthwise5x5_polyphase_33", {1, 2, 33, 34}, {2, 1, 5, 5}, Conv2dParams::square(1, 2, 1, 2)},
+      // 1×1 as one GEMM over the batch (planes up to 16×16; SE convs at 1×1) and per sample above.
+      {"dense1x1_se_1x1_plane", {5, 12, 1, 1}, {3, 12, 1, 1}, Conv2dParams{}},
+      {"dense1x1_per_sample_17x16", {2, 3, 17, 16}, {4, 3, 1, 1}, Conv2dParams{}},
   };
 }
 
@@ -279,4 +286,20 @@ TEST(Conv2d, CudaMatchesCpu) {
     Tensor got = conv2d(xb.to(dev), wb.to(dev), bb.defined() ? bb.to(dev) : Tensor(), c.p).cpu().to(DType::f32);
     EXPECT_TRUE(all_close(got, expected, 1e-2, 2e-2));
   }
+}
+
+// The profile rows name the kind of conv: 1×1, depthwise, or dense k×k.
+TEST(Conv2d, ProfileNamesTheKind) {
+  Profiler prof;
+  Variable x(random_tensor({2, 4, 5, 5}, DType::f32, -1, 1, 7), true);
+  auto run = [&](Shape w_shape, Conv2dParams p) {
+    Variable w(random_tensor(w_shape, DType::f32, -1, 1, 8), true);
+    sum(conv2d(x, w, Variable(), p)).backward();
+  };
+  run({6, 4, 1, 1}, Conv2dParams{});
+  run({4, 1, 3, 3}, Conv2dParams::square(1, 1, 1, 4));
+  run({3, 4, 3, 3}, Conv2dParams::square(1, 1));
+  const std::string table = prof.table();
+  for (const char* name : {"conv2d_1x1", "conv2d_depthwise", "conv2d "})
+    EXPECT_NE(table.find(name), std::string::npos) << name << " missing in\n" << table;
 }
