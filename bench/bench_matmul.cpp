@@ -1,12 +1,16 @@
-// GEMM throughput, side by side in one run: ember's CPU matmul (Eigen) against OpenBLAS
-// cblas_sgemm on the same number of threads, and on a GPU each hand-written CUDA kernel
+// GEMM throughput, side by side in one run: ember's CPU matmul (Eigen products split into
+// panels across threads) against a plain Eigen product on Eigen's own threads and OpenBLAS
+// cblas_sgemm, all on the same number of threads, and on a GPU each hand-written CUDA kernel
 // version and cuBLAS. f32, row-major C (m, n) = A (m, k) · B (k, n). The counter GFLOP is
 // shown as a rate (GFLOP=…/s): 2mnk / time.
 //
 //   ./bench/bench_matmul --benchmark_min_time=0.5
-// Threads: EMBER_BENCH_THREADS (default 2) for both ember and OpenBLAS.
+// Threads: EMBER_BENCH_THREADS (default 2) for both ember and OpenBLAS. OpenBLAS chooses its
+// kernels from the CPU at run time (printed in the context); OPENBLAS_CORETYPE=Haswell or
+// SkylakeX forces its AVX2 or AVX-512 kernels where its detection falls back to an older core.
 #include <benchmark/benchmark.h>
 
+#include <Eigen/Core>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -58,6 +62,21 @@ void bench_ember_cpu(benchmark::State& state, GemmShape s) {
   set_flops(state, s);
 }
 
+// The plain Eigen product with Eigen's own threads, for comparison with ember's panels.
+void bench_eigen_threads(benchmark::State& state, GemmShape s) {
+  cpu::set_num_threads(bench_threads());  // also Eigen::setNbThreads
+  Generator gen(1);
+  Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = rand({s.k, s.n}, DType::f32, Device::cpu(), &gen);
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  for (auto _ : state) {
+    Tensor c = empty({s.m, s.n}, DType::f32);
+    Eigen::Map<RowMajor>(c.data<float>(), s.m, s.n).noalias() =
+        Eigen::Map<const RowMajor>(a.data<float>(), s.m, s.k) * Eigen::Map<const RowMajor>(b.data<float>(), s.k, s.n);
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+  set_flops(state, s);
+}
+
 #ifdef EMBER_BENCH_HAVE_BLAS
 void bench_openblas(benchmark::State& state, GemmShape s) {
   openblas_set_num_threads(bench_threads());
@@ -98,8 +117,15 @@ void bench_cuda(benchmark::State& state, GemmShape s, int kernel, DType dtype) {
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("threads", std::to_string(bench_threads()));
+#ifdef EMBER_BENCH_HAVE_BLAS
+  // OpenBLAS picks its kernels at run time (OPENBLAS_CORETYPE overrides): say which it took.
+  benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) + ", core " + openblas_get_corename());
+#endif
   for (const GemmShape& s : kShapes) {
     benchmark::RegisterBenchmark(("cpu/ember/" + s.name).c_str(), bench_ember_cpu, s)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("cpu/eigen_threads/" + s.name).c_str(), bench_eigen_threads, s)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
 #ifdef EMBER_BENCH_HAVE_BLAS
     benchmark::RegisterBenchmark(("cpu/openblas/" + s.name).c_str(), bench_openblas, s)->UseRealTime()->Unit(benchmark::kMillisecond);
 #endif
