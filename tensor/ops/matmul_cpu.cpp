@@ -1,5 +1,7 @@
 // CPU GEMM: Eigen's blocked, vectorized product over Eigen::Map views of ember's buffers, so
-// row-major and column-major (transposed) operands are read where they lie.
+// row-major and column-major (transposed) operands are read where they lie. Threads split a
+// batch of products, or one product into panels (see gemm_threaded for why not Eigen's own
+// threads).
 #include <Eigen/Core>
 #include <algorithm>
 
@@ -28,30 +30,56 @@ void with_matrix(const T* p, int64_t rows, int64_t cols, const GemmOperand& layo
   }
 }
 
-// c (m, n) = a (m, k) · b (k, n) (+ bias (n) on every row: preloaded, then the product is
-// accumulated onto it, which is GEMM's beta = 1), for rows [r0, r1) and columns [c0, c1) of c.
 template <class T>
-void gemm_block(const GemmPlan& p, T* c, const T* a, const T* b, const T* bias, int64_t r0, int64_t r1, int64_t c0,
-                int64_t c1) {
-  RowMajorMap<T> full(c, p.m, p.n);
-  auto out = full.block(r0, c0, r1 - r0, c1 - c0);
-  with_matrix(a, p.m, p.k, p.a, [&](const auto& am) {
-    with_matrix(b, p.k, p.n, p.b, [&](const auto& bm) {
-      auto ab = am.middleRows(r0, r1 - r0);
-      auto bb = bm.middleCols(c0, c1 - c0);
+using OutMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
+                          Eigen::OuterStride<>>;
+
+// c (m, n), rows ldc apart, = a (m, k) · b (k, n) (+ bias (n) on every row: preloaded, then
+// the product is accumulated onto it, which is GEMM's beta = 1).
+template <class T>
+void gemm_block(int64_t m, int64_t n, int64_t k, T* c, int64_t ldc, const T* a, const GemmOperand& la, const T* b,
+                const GemmOperand& lb, const T* bias) {
+  OutMap<T> out(c, m, n, Eigen::OuterStride<>(ldc));
+  with_matrix(a, m, k, la, [&](const auto& am) {
+    with_matrix(b, k, n, lb, [&](const auto& bm) {
       if (bias) {
-        out.rowwise() = ConstRowVectorMap<T>(bias + c0, c1 - c0);
-        out.noalias() += ab * bb;
+        out.rowwise() = ConstRowVectorMap<T>(bias, n);
+        out.noalias() += am * bm;
       } else {
-        out.noalias() = ab * bb;
+        out.noalias() = am * bm;
       }
     });
   });
 }
 
+// One product on `threads` threads, split into output panels: bands of rows when m >= n,
+// else of columns, each a single-threaded Eigen product. Eigen's own threading shares packed
+// blocks between threads that spin-wait on each other at every block step; a thread that
+// loses its core on a busy machine then stalls them all. Panels never wait on each other.
 template <class T>
-void gemm_one(const GemmPlan& p, T* c, const T* a, const T* b, const T* bias) {
-  gemm_block(p, c, a, b, bias, 0, p.m, 0, p.n);
+void gemm_threaded(const GemmPlan& p, T* c, const T* a, const T* b, const T* bias, int threads) {
+  const bool by_rows = p.m >= p.n;
+  const int64_t extent = by_rows ? p.m : p.n;
+  const double flops = 2.0 * static_cast<double>(p.m) * p.n * p.k;
+  // Below 2^17 FLOPs a thread is not worth waking (and Eigen's heuristic keeps such a product
+  // on one thread too); with fewer than 16 rows per panel the panels get too thin.
+  const int64_t parts = flops < double(1 << 17) ? 1 : std::min<int64_t>(threads, extent / 16);
+  if (parts <= 1) {
+    if (Eigen::nbThreads() != threads) Eigen::setNbThreads(threads);  // Eigen decides, on ember's thread count
+    gemm_block(p.m, p.n, p.k, c, p.n, a, p.a, b, p.b, bias);
+    return;
+  }
+  auto edge = [&](int64_t part) { return part == parts ? extent : (extent * part / parts) / 8 * 8; };
+  parallel_for(parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      const int64_t lo = edge(part), len = edge(part + 1) - lo;
+      if (by_rows) {
+        gemm_block(len, p.n, p.k, c + lo * p.n, p.n, a + lo * p.a.row_stride(), p.a, b, p.b, bias);
+      } else {
+        gemm_block(p.m, len, p.k, c + lo, p.n, a, p.a, b + lo * p.b.col_stride(), p.b, bias ? bias + lo : nullptr);
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -64,43 +92,25 @@ void gemm(const GemmPlan& p, const Tensor& out, const Tensor& a, const Tensor& b
     const T* b_base = b.data<T>();
     const T* bias_p = bias.defined() ? bias.data<T>() : nullptr;  // (n)
     const int64_t batch = p.batch(), mn = p.m * p.n;
-    auto one = [&](int64_t index) {
-      const int64_t o = index / p.inner, i = index % p.inner;
-      gemm_one<T>(p, c + index * mn, a_base + p.a_outer[o] + i * p.a_inner_stride,
-                  b_base + p.b_outer[o] + i * p.b_inner_stride, bias_p);
+    auto a_of = [&](int64_t index) {
+      return a_base + p.a_outer[index / p.inner] + (index % p.inner) * p.a_inner_stride;
     };
-    // Many products: one per thread at a time, no synchronization (Eigen sees it is inside a
-    // parallel region and stays single-threaded). Few large ones: Eigen splits each product.
+    auto b_of = [&](int64_t index) {
+      return b_base + p.b_outer[index / p.inner] + (index % p.inner) * p.b_inner_stride;
+    };
+    // Many products: whole products per thread (Eigen sees it is inside a parallel region
+    // and stays single-threaded). Few large ones: each split across the threads.
     const int threads = num_threads();
     const double flops = 2.0 * static_cast<double>(p.m) * p.n * p.k;
     const bool split_batch =
         batch > 1 && threads > 1 && (batch % threads == 0 || batch >= 4 * threads || flops < double(1 << 22));
-    if (split_batch || threads == 1) {
+    if (split_batch) {
       parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t index = begin; index < end; ++index) one(index);
+        for (int64_t i = begin; i < end; ++i)
+          gemm_block(p.m, p.n, p.k, c + i * mn, p.n, a_of(i), p.a, b_of(i), p.b, bias_p);
       });
-      return;
-    }
-    // Few large products: split each one's output into row (or column) panels, one per
-    // thread, each a single-threaded Eigen GEMM. (Eigen's own threading synchronizes its
-    // threads by spinning, which collapses when another process or the data loader's
-    // workers take a core: a 2-thread step ran 9x slower than 1 thread under load.)
-    const bool by_rows = p.m >= p.n;
-    const int64_t extent = by_rows ? p.m : p.n;
-    const int64_t panels = std::min<int64_t>(threads, std::max<int64_t>(1, extent / 16));
-    for (int64_t index = 0; index < batch; ++index) {
-      const int64_t o = index / p.inner, i = index % p.inner;
-      T* cc = c + index * mn;
-      const T* aa = a_base + p.a_outer[o] + i * p.a_inner_stride;
-      const T* bb = b_base + p.b_outer[o] + i * p.b_inner_stride;
-      parallel_for(panels, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t q = begin; q < end; ++q) {
-          // panel edges on multiples of 16 rows/columns (whole vector registers)
-          int64_t lo = extent * q / panels / 16 * 16, hi = q + 1 == panels ? extent : extent * (q + 1) / panels / 16 * 16;
-          if (by_rows) gemm_block<T>(p, cc, aa, bb, bias_p, lo, hi, 0, p.n);
-          else gemm_block<T>(p, cc, aa, bb, bias_p, 0, p.m, lo, hi);
-        }
-      });
+    } else {
+      for (int64_t i = 0; i < batch; ++i) gemm_threaded(p, c + i * mn, a_of(i), b_of(i), bias_p, threads);
     }
   });
 }

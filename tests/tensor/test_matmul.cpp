@@ -149,6 +149,22 @@ TEST(Matmul, LargeProductsUseBothThreadingPaths) {
                         1e-12, 1e-12);
 }
 
+TEST(Matmul, PanelsSplitAcrossThreadsCoverTheOutput) {
+  // 3 threads: uneven bands of rows (m >= n) or columns (m < n), operands in both layouts
+  const int saved = cpu::num_threads();
+  cpu::set_num_threads(3);
+  Tensor tall = random_tensor({203, 45}, DType::f64, -1, 1, 31), wide = random_tensor({45, 190}, DType::f64, -1, 1, 32);
+  expect_matmul_matches(tall, wide.narrow(1, 0, 50), 1e-12, 1e-12);                  // rows
+  expect_matmul_matches(tall.narrow(0, 0, 60), wide, 1e-12, 1e-12);                  // columns
+  expect_matmul_matches(tall.t().contiguous().t(), wide.t().contiguous().t(), 1e-12, 1e-12);
+  Tensor w = random_tensor({70, 45}, DType::f64, -1, 1, 33), b = random_tensor({70}, DType::f64, -1, 1, 34);
+  EXPECT_TRUE(all_close(linear(tall, w, b), reference_linear(tall, w, b), 1e-12, 1e-12));
+  Tensor x = random_tensor({40, 45}, DType::f64, -1, 1, 35), w2 = random_tensor({300, 45}, DType::f64, -1, 1, 36);
+  Tensor b2 = random_tensor({300}, DType::f64, -1, 1, 37);
+  EXPECT_TRUE(all_close(linear(x, w2, b2), reference_linear(x, w2, b2), 1e-12, 1e-12));  // column bands + bias
+  cpu::set_num_threads(saved);
+}
+
 TEST(Matmul, EmptyDims) {
   EXPECT_EQ(matmul(zeros({0, 3}), zeros({3, 4})).shape(), (Shape{0, 4}));
   EXPECT_EQ(matmul(zeros({2, 0, 3}), zeros({3, 4})).shape(), (Shape{2, 0, 4}));
