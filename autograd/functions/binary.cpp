@@ -30,8 +30,12 @@ Variable mul(const Variable& a, const Variable& b) {
   ProfileScope prof("mul", ProfileDirection::forward);
   Tensor ta = a.data(), tb = b.data();
   return make_result(ember::mul(ta, tb), {a, b}, "mul", [ta, tb](const Tensor& g, const std::vector<bool>& need) {
-    return std::vector<Tensor>{need[0] ? sum_to(ember::mul(g, tb), ta.shape()) : Tensor(),
-                               need[1] ? sum_to(ember::mul(g, ta), tb.shape()) : Tensor()};
+    // A broadcast operand's gradient is Σ g·(other) over the broadcast dims: mul_sum_to does
+    // that without storing the full product where it can.
+    auto grad_of = [&](const Tensor& other, const Shape& shape) {
+      return other.shape() == g.shape() ? mul_sum_to(g, other, shape) : sum_to(ember::mul(g, other), shape);
+    };
+    return std::vector<Tensor>{need[0] ? grad_of(tb, ta.shape()) : Tensor(), need[1] ? grad_of(ta, tb.shape()) : Tensor()};
   });
 }
 

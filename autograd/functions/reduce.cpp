@@ -53,7 +53,7 @@ Variable mean(const Variable& x, const std::vector<int64_t>& dims, bool keepdim)
   return make_result(ember::mean(x.data(), d, keepdim), {x}, "mean",
                      [in_shape, d, n](const Tensor& g, const std::vector<bool>& need) {
                        if (!need[0]) return std::vector<Tensor>{Tensor()};
-                       return std::vector<Tensor>{ember::div(unreduce(g, in_shape, d), n)};
+                       return std::vector<Tensor>{unreduce(ember::div(g, n), in_shape, d)};  // scale the small tensor, then broadcast (a view)
                      });
 }
 

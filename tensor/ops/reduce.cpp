@@ -7,6 +7,7 @@
 namespace ember {
 namespace cpu {
 void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& plan);
+void dot_rows(const Tensor& a, const Tensor& b, const Tensor& out, int64_t rows, int64_t len);
 }
 namespace cuda {
 void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& plan);
@@ -87,6 +88,34 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bo
     throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
 #endif
   }
+  return out;
+}
+
+Tensor mul_sum_to(const Tensor& a, const Tensor& b, const Shape& shape) {
+  EMBER_CHECK(a.shape() == b.shape(), "mul_sum_to: shapes ", a.shape_str(), " and ", b.shape_str(), " differ");
+  EMBER_CHECK(a.dtype() == b.dtype() && a.device() == b.device(), "mul_sum_to: operands differ in dtype or device");
+  // rows = product of the leading dims kept, len = product of the trailing dims summed
+  size_t lead = 0;
+  bool fast = a.device().is_cpu() && (a.dtype() == DType::f32 || a.dtype() == DType::f64) && a.is_contiguous() &&
+              b.is_contiguous() && shape.size() == a.shape().size();
+  if (fast) {
+    while (lead < shape.size() && shape[lead] == a.shape()[lead]) ++lead;
+    for (size_t i = lead; i < shape.size(); ++i) fast = fast && shape[i] == 1;
+  }
+  if (!fast || lead == 0 || lead == shape.size()) {
+    Tensor prod = mul(a, b);
+    std::vector<int64_t> dims;
+    const int64_t extra = prod.dim() - static_cast<int64_t>(shape.size());
+    for (int64_t d = 0; d < prod.dim(); ++d)
+      if (d < extra || (shape[d - extra] == 1 && prod.size(d) != 1)) dims.push_back(d);
+    return (dims.empty() ? prod : sum(prod, dims, true)).reshape(shape);
+  }
+  int64_t rows = 1, len = 1;
+  for (size_t i = 0; i < lead; ++i) rows *= a.shape()[i];
+  for (size_t i = lead; i < a.shape().size(); ++i) len *= a.shape()[i];
+  Tensor out = empty(shape, a.dtype(), a.device());
+  profile_count(2.0 * static_cast<double>(a.numel()), static_cast<double>(a.nbytes() + b.nbytes() + out.nbytes()));
+  cpu::dot_rows(a, b, out, rows, len);
   return out;
 }
 

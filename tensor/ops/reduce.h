@@ -43,6 +43,12 @@ inline Tensor argmin(const Tensor& x, const std::vector<int64_t>& dims = {}, boo
 // correction = 1 gives the unbiased estimate, 0 the population variance (BatchNorm's).
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1, bool keepdim = false);
 
+// sum_to(a · b, shape) for a and b of one shape: what the gradient of a broadcast product
+// needs (the squeeze-excite scale's gradient is Σ_hw g·x). When a and b are contiguous f32/f64
+// CPU tensors and `shape` keeps leading dims and sets trailing ones to 1, each output is one
+// vectorized dot product and the product is never stored; otherwise it is mul then sum.
+Tensor mul_sum_to(const Tensor& a, const Tensor& b, const Shape& shape);
+
 // The reduced dims of x for `dims` (normalized), and their element count.
 int64_t reduced_count(const Shape& shape, const std::vector<int64_t>& dims);
 

@@ -179,4 +179,21 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& p
   });
 }
 
+// out[r] = Σ_j a[r·len + j] · b[r·len + j]  (a, b contiguous; f32 accumulates in double per row)
+void dot_rows(const Tensor& a, const Tensor& b, const Tensor& out, int64_t rows, int64_t len) {
+  dispatch_float(a.dtype(), "mul_sum_to", [&](auto tag) {
+    using T = decltype(tag);
+    using Vec = Eigen::Array<T, Eigen::Dynamic, 1>;
+    const T* pa = static_cast<const T*>(a.data_ptr());
+    const T* pb = static_cast<const T*>(b.data_ptr());
+    T* po = static_cast<T*>(out.data_ptr());
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        Eigen::Map<const Vec> x(pa + r * len, len), y(pb + r * len, len);
+        po[r] = static_cast<T>((x * y).template cast<double>().sum());
+      }
+    });
+  });
+}
+
 }  // namespace ember::cpu
