@@ -155,12 +155,7 @@ void EfficientNet::reset_classifier(int64_t num_classes) {
   init::uniform_(head->weight.data(), -r, r, &gen_);
   init::zeros_(head->bias.data());
   if (classifier) {
-    // Replace in place so the registered name and order stay.
-    classifier->weight.data() = head->weight.data().to(classifier->weight.device());
-    classifier->bias.data() = head->bias.data().to(classifier->bias.device());
-    classifier->out_features = num_classes;
-    classifier->weight.zero_grad();
-    classifier->bias.zero_grad();
+    classifier->replace_with(*head);
   } else {
     classifier = register_module("classifier", head);
   }

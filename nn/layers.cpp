@@ -20,6 +20,18 @@ Variable Linear::forward(const Variable& x) {
   return linear(x, weight, bias);
 }
 
+void Linear::replace_with(const Linear& other) {
+  EMBER_CHECK(bias.defined() == other.bias.defined(), "Linear::replace_with: one layer has a bias, the other not");
+  weight.data() = other.weight.data().to(weight.device());
+  weight.zero_grad();
+  if (bias.defined()) {
+    bias.data() = other.bias.data().to(bias.device());
+    bias.zero_grad();
+  }
+  in_features = other.in_features;
+  out_features = other.out_features;
+}
+
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t groups,
                bool with_bias, int64_t dilation, Generator* gen)
     : in_channels(in), out_channels(out), kernel_size(kernel) {

@@ -23,6 +23,9 @@ class Linear : public UnaryModule {
  public:
   Linear(int64_t in, int64_t out, bool bias = true, Generator* gen = nullptr);
   Variable forward(const Variable& x) override;
+  // Takes `other`'s weights (and shape) in place, on this layer's device, dropping gradients:
+  // a classifier head is replaced without changing its registered names or order.
+  void replace_with(const Linear& other);
   Variable weight, bias;  // bias undefined when built without
   int64_t in_features, out_features;
 };

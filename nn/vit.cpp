@@ -117,11 +117,7 @@ void ViT::reset_classifier(int64_t num_classes) {
   config_.num_classes = num_classes;
   auto fresh = make_linear(config_.dim, num_classes, &gen_);
   if (head) {
-    head->weight.data() = fresh->weight.data().to(head->weight.device());
-    head->bias.data() = fresh->bias.data().to(head->bias.device());
-    head->out_features = num_classes;
-    head->weight.zero_grad();
-    head->bias.zero_grad();
+    head->replace_with(*fresh);
   } else {
     head = register_module("head", fresh);
   }

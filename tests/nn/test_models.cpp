@@ -177,3 +177,25 @@ TEST(Layers, DropoutAndDropPathAreIdentityInEval) {
   Linear l(3, 2);
   EXPECT_THROW(l.forward(Variable(zeros({2, 4}))), Error);
 }
+
+TEST(Models, ResetClassifierReplacesTheHeadInPlace) {
+  EfficientNetConfig ec = EfficientNetConfig::from_variant("b0", 10);
+  ec.width = 0.25;
+  ec.depth = 0.34;
+  ec.cifar_stem = true;
+  EfficientNet e(ec);
+  auto names_before = e.state_dict().size();
+  Variable head_w = e.parameter("classifier.weight");
+  e.reset_classifier(7);
+  EXPECT_EQ(e.state_dict().size(), names_before);
+  EXPECT_EQ(e.parameter("classifier.weight").shape(), (Shape{7, e.num_features()}));
+  EXPECT_TRUE(head_w.same(e.parameter("classifier.weight")));  // the same Variable, new data
+  EXPECT_EQ(e.forward(Variable(random_tensor({2, 3, 32, 32}, DType::f32))).shape(), (Shape{2, 7}));
+
+  ViTConfig vc = ViTConfig::from_variant("tiny", 8, 32, 10);
+  vc.depth = 1;
+  ViT v(vc);
+  v.reset_classifier(3);
+  EXPECT_EQ(v.parameter("head.bias").shape(), (Shape{3}));
+  EXPECT_EQ(v.forward(Variable(random_tensor({1, 3, 32, 32}, DType::f32))).shape(), (Shape{1, 3}));
+}
