@@ -122,14 +122,18 @@ int main(int argc, char** argv) {
   // OpenBLAS picks its kernels at run time (OPENBLAS_CORETYPE overrides): say which it took.
   benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) + ", core " + openblas_get_corename());
 #endif
-  for (const GemmShape& s : kShapes) {
+  // One library at a time, not shape by shape: after a call, OpenBLAS's worker threads keep
+  // spinning for a while (and OpenMP's briefly), which would slow whatever runs next on a
+  // 2-core machine. Leave --benchmark_enable_random_interleaving off for the same reason.
+  for (const GemmShape& s : kShapes)
     benchmark::RegisterBenchmark(("cpu/ember/" + s.name).c_str(), bench_ember_cpu, s)->UseRealTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("cpu/eigen_threads/" + s.name).c_str(), bench_eigen_threads, s)
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
 #ifdef EMBER_BENCH_HAVE_BLAS
+  for (const GemmShape& s : kShapes)
     benchmark::RegisterBenchmark(("cpu/openblas/" + s.name).c_str(), bench_openblas, s)->UseRealTime()->Unit(benchmark::kMillisecond);
 #endif
-  }
+  for (const GemmShape& s : kShapes)
+    benchmark::RegisterBenchmark(("cpu/eigen_threads/" + s.name).c_str(), bench_eigen_threads, s)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
   if (cuda::is_available()) {
     for (const GemmShape& s : kShapes) {
       for (int kernel = 1; kernel <= kMatmulKernelCount; ++kernel)

@@ -13,7 +13,8 @@
 //     dq  = s · dS · k              (B, H, N, d)
 //     dk  = s · dSᵀ · q             (B, H, M, d)
 //   with P recomputed from q, k and lse as exp(S − lse). A row whose keys are all masked
-//   out gives out = 0, lse = −∞ and no gradient.
+//   out gives out = 0, lse = −∞ and no gradient. (On the CPU a masked key in a partly masked
+//   row gets weight ~1e-38 rather than 0 in f32: the vectorized exp clamps −∞.)
 //
 // CPU (f32, f64): flash-style. Each (batch·head, block of query rows) walks the keys in
 // blocks with an online softmax (running max and sum, rescaling the partial output), the

@@ -21,8 +21,9 @@
 // layout is copied to contiguous first. A batch of products is split across threads with
 // parallel_for, whole products per thread; one large product is split into bands of output
 // rows (or columns), one single-threaded Eigen product per thread. (Eigen's own threading
-// spin-waits between its threads at every block step, and on a busy machine measured up to
-// 4× slower than the bands: docs/perf/matmul.md.)
+// makes its threads wait on each other at every block step: as fast on an idle machine, but
+// several times slower than the bands when other processes compete for the cores;
+// docs/perf/matmul.md.)
 // CUDA: hand-written kernels, numbered from naive to fast and each kept (see matmul_cuda.cu):
 //   1  matmul_v1_naive            one thread per output element, operands from global memory
 //   2  matmul_v2_smem_tiled       32×32 tiles staged in shared memory
