@@ -6,6 +6,8 @@
 
 #include "tests/support/test_util.h"
 
+using ember::testing::error_of;
+
 using namespace ember;
 using ember::testing::all_close;
 using ember::testing::non_contiguous;
@@ -36,14 +38,6 @@ Variable leaf_away_from_zero(const Shape& shape, double lo, double hi, uint64_t 
   return ember::testing::gradcheck(f, inputs);
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 }  // namespace
 
@@ -232,7 +226,7 @@ TEST(Engine, NonScalarRootsNeedAGradient) {
   Variable x = leaf({2, 3}, -1, 1, 65);
   Tensor w = random_tensor({2, 3}, DType::f64, -1, 1, 66);
   Variable y = x * Variable(w);
-  std::string msg = message_of([&] { y.backward(); });
+  std::string msg = error_of([&] { y.backward(); });
   EXPECT_NE(msg.find("backward: the output has shape [2, 3]; pass a gradient"), std::string::npos) << msg;
   Tensor g = random_tensor({2, 3}, DType::f64, -1, 1, 67);
   y.backward(g);
@@ -241,7 +235,7 @@ TEST(Engine, NonScalarRootsNeedAGradient) {
   Variable s = leaf({1}, -1, 1, 68);
   exp(s).backward();
   EXPECT_NEAR(s.grad().item(), std::exp(s.item()), 1e-15);
-  EXPECT_NE(message_of([&] { y.backward(ones({3, 2}, DType::f64)); }).find("gradient shape [3, 2] does not match"),
+  EXPECT_NE(error_of([&] { y.backward(ones({3, 2}, DType::f64)); }).find("gradient shape [3, 2] does not match"),
             std::string::npos);
 }
 

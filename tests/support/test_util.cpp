@@ -94,6 +94,15 @@ static double weighted_sum(const Variable& out, const Tensor& r) {
   return ::testing::AssertionSuccess();
 }
 
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 void poison(Tensor& t) { t.fill_(std::nan("")); }
 
 }  // namespace ember::testing

@@ -35,6 +35,9 @@ std::vector<double> values(const Tensor& t);
                                      const std::vector<Variable>& inputs, double eps = 1e-6, double rtol = 1e-4,
                                      double atol = 1e-6);
 
+// The message of the ember::Error that fn throws, or "no error" when it throws none.
+std::string error_of(const std::function<void()>& fn);
+
 // Fills a tensor with NaN so kernels that leave elements unwritten are caught.
 void poison(Tensor& t);
 

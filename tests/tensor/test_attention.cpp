@@ -7,6 +7,8 @@
 
 #include "tests/support/test_util.h"
 
+using ember::testing::error_of;
+
 using namespace ember;
 using ember::testing::all_close;
 using ember::testing::gradcheck;
@@ -99,14 +101,6 @@ Reference reference_attention(const Tensor& q_t, const Tensor& k_t, const Tensor
   return r;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // Restores the CPU thread count when a test ends.
 struct ThreadsGuard {

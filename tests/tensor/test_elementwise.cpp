@@ -7,6 +7,8 @@
 
 #include "tests/support/test_util.h"
 
+using ember::testing::error_of;
+
 using namespace ember;
 using ember::testing::all_close;
 using ember::testing::non_contiguous;
@@ -143,15 +145,7 @@ Tol tol_for(DType d) {
   }
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-#define EXPECT_MESSAGE(stmt, text) EXPECT_NE(message_of([&] { stmt; }).find(text), std::string::npos) << message_of([&] { stmt; })
+#define EXPECT_MESSAGE(stmt, text) EXPECT_NE(error_of([&] { stmt; }).find(text), std::string::npos) << error_of([&] { stmt; })
 
 struct BroadcastCase {
   Shape a, b, out;

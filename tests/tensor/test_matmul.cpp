@@ -5,6 +5,8 @@
 
 #include "tests/support/test_util.h"
 
+using ember::testing::error_of;
+
 using namespace ember;
 using ember::testing::all_close;
 using ember::testing::gradcheck;
@@ -80,14 +82,6 @@ void expect_matmul_matches(const Tensor& a, const Tensor& b, double rtol, double
   EXPECT_TRUE(all_close(out, ref.data, rtol, atol)) << "a " << a.shape_str() << " b " << b.shape_str();
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 }  // namespace
 

@@ -5,6 +5,8 @@
 
 #include "tests/support/test_util.h"
 
+using ember::testing::error_of;
+
 using namespace ember;
 using ember::testing::all_close;
 using ember::testing::gradcheck;
@@ -14,14 +16,6 @@ using ember::testing::values;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // ---- batch norm reference ---------------------------------------------------------------
 struct BatchNormRef {

@@ -3,6 +3,8 @@
 // messages, and CUDA against the CPU.
 #include "tests/support/test_util.h"
 
+using ember::testing::error_of;
+
 using namespace ember;
 using ember::testing::all_close;
 using ember::testing::gradcheck;
@@ -12,14 +14,6 @@ using ember::testing::values;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // Row-major multi-index helpers for references on 3-D tensors.
 int64_t at3(const Shape& s, int64_t i, int64_t j, int64_t k) { return (i * s[1] + j) * s[2] + k; }

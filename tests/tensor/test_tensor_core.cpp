@@ -196,20 +196,12 @@ TEST(Random, PhiloxMatchesKnownAnswer) {
 
 TEST(Errors, NameTheOpAndWhatWasWrong) {
   Tensor x = zeros({2, 3});
-  auto message = [](auto fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(message([&] { x.select(2, 0); }).find("select: dim 2 out of range"), std::string::npos);
-  EXPECT_NE(message([&] { x.view({4, 2}); }).find("view: shape [4, 2] has 8 elements"), std::string::npos);
-  EXPECT_NE(message([&] { x.narrow(1, 2, 2); }).find("narrow: range [2, 4) out of bounds"), std::string::npos);
-  EXPECT_NE(message([&] { x.permute({0, 0}); }).find("permute: dim 0 repeated"), std::string::npos);
-  EXPECT_NE(message([&] { Device::parse("gpu"); }).find("'gpu' is not a device"), std::string::npos);
-  EXPECT_NE(message([&] { x.data<double>(); }).find("tensor has dtype f32"), std::string::npos);
+  EXPECT_NE(ember::testing::error_of([&] { x.select(2, 0); }).find("select: dim 2 out of range"), std::string::npos);
+  EXPECT_NE(ember::testing::error_of([&] { x.view({4, 2}); }).find("view: shape [4, 2] has 8 elements"), std::string::npos);
+  EXPECT_NE(ember::testing::error_of([&] { x.narrow(1, 2, 2); }).find("narrow: range [2, 4) out of bounds"), std::string::npos);
+  EXPECT_NE(ember::testing::error_of([&] { x.permute({0, 0}); }).find("permute: dim 0 repeated"), std::string::npos);
+  EXPECT_NE(ember::testing::error_of([&] { Device::parse("gpu"); }).find("'gpu' is not a device"), std::string::npos);
+  EXPECT_NE(ember::testing::error_of([&] { x.data<double>(); }).find("tensor has dtype f32"), std::string::npos);
 }
 
 TEST(Cuda, UnavailableIsReportedNotCrashing) {
