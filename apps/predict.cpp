@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     if (ds->num_classes() != mo.num_classes && ds->num_classes() > 0)
       std::fprintf(stderr, "ember-predict: warning: the data has %lld classes, the model %lld\n",
                    static_cast<long long>(ds->num_classes()), static_cast<long long>(mo.num_classes));
-    EvalOutput ev = evaluate(*model, ds, spec.resolution, dev, batch, workers, tta);
+    EvalOutput ev = evaluate(*model, ds, spec, dev, batch, workers, tta);
     std::filesystem::create_directories(out);
     write_predictions(out + "/predictions.csv", to_predictions(ev, mo.num_classes));
     std::printf("%s on %lld images: accuracy %.4f, log loss %.4f%s\n", meta("model").c_str(),

@@ -23,8 +23,9 @@ void init_conv(Conv2d& c, Generator* gen) {
   if (c.bias.defined()) init::zeros_(c.bias.data());
 }
 std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, bool bias,
-                                  Generator* gen) {
+                                  Generator* gen, bool tf_same = false) {
   auto c = std::make_shared<Conv2d>(in, out, k, stride, -1, groups, bias, 1, gen);
+  c->tf_same_padding = tf_same;
   init_conv(*c, gen);
   return c;
 }
@@ -37,9 +38,11 @@ EfficientNetConfig EfficientNetConfig::from_variant(const std::string& v, int64_
     int64_t r;
     double drop;
   };
-  static const Row rows[] = {{"b0", 1.0, 1.0, 224, 0.2}, {"b1", 1.0, 1.1, 240, 0.2}, {"b2", 1.1, 1.2, 260, 0.3},
-                             {"b3", 1.2, 1.4, 300, 0.3}, {"b4", 1.4, 1.8, 380, 0.4}, {"b5", 1.6, 2.2, 456, 0.4},
-                             {"b6", 1.8, 2.6, 528, 0.5}, {"b7", 2.0, 3.1, 600, 0.5}};
+  static const Row rows[] = {{"b0", 1.0, 1.0, 224, 0.2},    {"b1", 1.0, 1.1, 240, 0.2},    {"b2", 1.1, 1.2, 260, 0.3},
+                             {"b3", 1.2, 1.4, 300, 0.3},    {"b4", 1.4, 1.8, 380, 0.4},    {"b5", 1.6, 2.2, 456, 0.4},
+                             {"b6", 1.8, 2.6, 528, 0.5},    {"b7", 2.0, 3.1, 600, 0.5},    {"lite0", 1.0, 1.0, 224, 0.2},
+                             {"lite1", 1.0, 1.1, 240, 0.2}, {"lite2", 1.1, 1.2, 260, 0.3}, {"lite3", 1.2, 1.4, 300, 0.3},
+                             {"lite4", 1.4, 1.8, 380, 0.3}};
   for (const Row& r : rows) {
     if (v == r.name) {
       EfficientNetConfig c;
@@ -49,10 +52,17 @@ EfficientNetConfig EfficientNetConfig::from_variant(const std::string& v, int64_
       c.depth = r.d;
       c.resolution = r.r;
       c.dropout = r.drop;
+      if (v.rfind("lite", 0) == 0) {
+        c.act = Act::relu6;
+        c.se_ratio = 0;
+        c.fix_stem_head = c.fix_first_last = true;
+        c.bn_eps = 1e-3;
+        c.tf_same_padding = true;
+      }
       return c;
     }
   }
-  throw make_error("EfficientNet: unknown variant '", v, "' (expected b0 … b7)");
+  throw make_error("EfficientNet: unknown variant '", v, "' (expected b0 … b7, lite0 … lite4)");
 }
 
 int64_t round_channels(double channels, int64_t divisor) {
@@ -74,25 +84,26 @@ Variable SqueezeExcite::forward(const Variable& x) {
 }
 
 MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expand, double se_ratio,
-               double drop_path, Generator* gen)
-    : depthwise_separable_(expand == 1), has_skip_(stride == 1 && in == out) {
+               double drop_path, Generator* gen, Act act, double eps, bool tf_same)
+    : depthwise_separable_(expand == 1), has_skip_(stride == 1 && in == out), act_(act) {
   int64_t mid = in * expand;
   // timm: SE width = round(mid · se_ratio / expand) = round(0.25 · in).
   int64_t reduced = std::max<int64_t>(1, std::llround(mid * (se_ratio / static_cast<double>(expand))));
+  auto bn = [eps](int64_t c) { return std::make_shared<BatchNorm2d>(c, eps); };
   if (depthwise_separable_) {
-    conv_dw = register_module("conv_dw", make_conv(in, in, kernel, stride, in, false, gen));
-    bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(in));
-    se = register_module("se", std::make_shared<SqueezeExcite>(in, reduced, gen));
-    conv_pw = register_module("conv_pw", make_conv(in, out, 1, 1, 1, false, gen));
-    bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out));
+    conv_dw = register_module("conv_dw", make_conv(in, in, kernel, stride, in, false, gen, tf_same));
+    bn1 = register_module("bn1", bn(in));
+    if (se_ratio > 0) se = register_module("se", std::make_shared<SqueezeExcite>(in, reduced, gen));
+    conv_pw = register_module("conv_pw", make_conv(in, out, 1, 1, 1, false, gen, tf_same));
+    bn2 = register_module("bn2", bn(out));
   } else {
-    conv_pw = register_module("conv_pw", make_conv(in, mid, 1, 1, 1, false, gen));
-    bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(mid));
-    conv_dw = register_module("conv_dw", make_conv(mid, mid, kernel, stride, mid, false, gen));
-    bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(mid));
-    se = register_module("se", std::make_shared<SqueezeExcite>(mid, reduced, gen));
-    conv_pwl = register_module("conv_pwl", make_conv(mid, out, 1, 1, 1, false, gen));
-    bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(out));
+    conv_pw = register_module("conv_pw", make_conv(in, mid, 1, 1, 1, false, gen, tf_same));
+    bn1 = register_module("bn1", bn(mid));
+    conv_dw = register_module("conv_dw", make_conv(mid, mid, kernel, stride, mid, false, gen, tf_same));
+    bn2 = register_module("bn2", bn(mid));
+    if (se_ratio > 0) se = register_module("se", std::make_shared<SqueezeExcite>(mid, reduced, gen));
+    conv_pwl = register_module("conv_pwl", make_conv(mid, out, 1, 1, 1, false, gen, tf_same));
+    bn3 = register_module("bn3", bn(out));
   }
   if (has_skip_ && drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path);  // draws from the default generator, which checkpoints save
 }
@@ -100,13 +111,13 @@ MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
 Variable MBConv::forward(const Variable& x) {
   Variable h;
   if (depthwise_separable_) {
-    h = silu(bn1->forward(conv_dw->forward(x)));
-    h = se->forward(h);
+    h = apply_act(act_, bn1->forward(conv_dw->forward(x)));
+    if (se) h = se->forward(h);
     h = bn2->forward(conv_pw->forward(h));
   } else {
-    h = silu(bn1->forward(conv_pw->forward(x)));
-    h = silu(bn2->forward(conv_dw->forward(h)));
-    h = se->forward(h);
+    h = apply_act(act_, bn1->forward(conv_pw->forward(x)));
+    h = apply_act(act_, bn2->forward(conv_dw->forward(h)));
+    if (se) h = se->forward(h);
     h = bn3->forward(conv_pwl->forward(h));
   }
   if (!has_skip_) return h;
@@ -119,31 +130,38 @@ Variable MBConv::forward(const Variable& x) {
 
 EfficientNet::EfficientNet(const EfficientNetConfig& c) : config_(c), gen_(c.seed) {
   Generator* gen = &gen_;
-  int64_t stem = round_channels(32 * c.width);
-  conv_stem = register_module("conv_stem", make_conv(3, stem, 3, c.cifar_stem ? 1 : 2, 1, false, gen));
-  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(stem));
+  const bool same = c.tf_same_padding;
+  int64_t stem = c.fix_stem_head ? 32 : round_channels(32 * c.width);
+  conv_stem = register_module("conv_stem", make_conv(3, stem, 3, c.cifar_stem ? 1 : 2, 1, false, gen, same));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(stem, c.bn_eps));
   blocks = register_module("blocks", std::make_shared<Module>());
 
+  const size_t stages = std::size(kStages);
+  auto stage_repeats = [&](size_t si) {
+    bool fixed = c.fix_first_last && (si == 0 || si + 1 == stages);
+    return fixed ? kStages[si].repeats : static_cast<int64_t>(std::ceil(c.depth * kStages[si].repeats));
+  };
   int64_t total = 0;
-  for (const StageSpec& s : kStages) total += static_cast<int64_t>(std::ceil(c.depth * s.repeats));
+  for (size_t si = 0; si < stages; ++si) total += stage_repeats(si);
   int64_t in = stem, index = 0;
-  for (size_t si = 0; si < std::size(kStages); ++si) {
+  for (size_t si = 0; si < stages; ++si) {
     const StageSpec& s = kStages[si];
     auto stage = std::make_shared<Module>();
     int64_t out = round_channels(s.channels * c.width);
-    int64_t repeats = static_cast<int64_t>(std::ceil(c.depth * s.repeats));
+    int64_t repeats = stage_repeats(si);
     for (int64_t r = 0; r < repeats; ++r, ++index) {
       double dp = c.drop_path * static_cast<double>(index) / static_cast<double>(total);
-      auto block = std::make_shared<MBConv>(in, out, s.kernel, r == 0 ? s.stride : 1, s.expand, 0.25, dp, gen);
+      auto block = std::make_shared<MBConv>(in, out, s.kernel, r == 0 ? s.stride : 1, s.expand, c.se_ratio, dp, gen,
+                                            c.act, c.bn_eps, same);
       stage->register_module(std::to_string(r), block);
       block_list_.push_back(block);
       in = out;
     }
     blocks->register_module(std::to_string(si), stage);
   }
-  num_features_ = round_channels(1280 * c.width);
-  conv_head = register_module("conv_head", make_conv(in, num_features_, 1, 1, 1, false, gen));
-  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(num_features_));
+  num_features_ = c.fix_stem_head ? 1280 : round_channels(1280 * c.width);
+  conv_head = register_module("conv_head", make_conv(in, num_features_, 1, 1, 1, false, gen, same));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(num_features_, c.bn_eps));
   dropout_ = std::make_shared<Dropout>(c.dropout);  // default generator (checkpointed)
   reset_classifier(c.num_classes);
 }
@@ -163,9 +181,9 @@ void EfficientNet::reset_classifier(int64_t num_classes) {
 
 Variable EfficientNet::forward_features(const Variable& x) {
   EMBER_CHECK(x.dim() == 4 && x.size(1) == 3, "EfficientNet: input must be (N, 3, H, W), got ", shape_str(x.shape()));
-  Variable h = silu(bn1->forward(conv_stem->forward(x)));
+  Variable h = apply_act(config_.act, bn1->forward(conv_stem->forward(x)));
   for (auto& b : block_list_) h = b->forward(h);
-  h = silu(bn2->forward(conv_head->forward(h)));
+  h = apply_act(config_.act, bn2->forward(conv_head->forward(h)));
   return flatten(mean(h, {2, 3}, /*keepdim=*/false), 1);
 }
 

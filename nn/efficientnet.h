@@ -17,6 +17,14 @@
 // channels round to multiples of 8 (never below 90% of the scaled width), stage repeats are
 // ceil(depth × r), and the drop-path rate rises linearly from 0 over the blocks.
 // The `cifar_stem` option makes the stem stride 1, for 32×32 inputs.
+//
+// EfficientNet-Lite0–4 (timm's tf_efficientnet_liteN, TensorFlow's mobile variant) is the same
+// network with: no squeeze-excite, ReLU6 instead of SiLU, the stem (32) and head (1280) not
+// scaled by width, the first and last stage's repeats not scaled by depth, BatchNorm eps 1e-3,
+// TensorFlow "SAME" padding (the odd pixel of a stride-2 conv at the bottom/right), and inputs
+// (pixel − 127) / 128 on the 0–255 scale.
+//   lite0 1.0 1.0 224 0.2   lite1 1.0 1.1 240 0.2   lite2 1.1 1.2 260 0.3   lite3 1.2 1.4 300 0.3
+//   lite4 1.4 1.8 380 0.3
 #pragma once
 #include <memory>
 #include <string>
@@ -27,13 +35,20 @@
 namespace ember::nn {
 
 struct EfficientNetConfig {
-  std::string variant = "b0";  // b0 … b7
+  std::string variant = "b0";  // b0 … b7, lite0 … lite4
   int64_t num_classes = 1000;
   double width = 1.0, depth = 1.0;
   int64_t resolution = 224;
   double dropout = 0.2;
   double drop_path = 0.2;
   bool cifar_stem = false;
+  // What tells Lite apart from B0–B7 (from_variant sets them):
+  Act act = Act::silu;
+  double se_ratio = 0.25;        // 0: no squeeze-excite
+  bool fix_stem_head = false;    // stem 32 and head 1280 whatever the width
+  bool fix_first_last = false;   // the first and last stage's repeats whatever the depth
+  double bn_eps = 1e-5;
+  bool tf_same_padding = false;  // TensorFlow "SAME" padding in every conv
   uint64_t seed = 0;
   // The table above for `variant` (throws on an unknown name).
   static EfficientNetConfig from_variant(const std::string& variant, int64_t num_classes = 1000);
@@ -51,13 +66,14 @@ class SqueezeExcite : public UnaryModule {
 class MBConv : public UnaryModule {
  public:
   MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expand, double se_ratio, double drop_path,
-         Generator* gen);
+         Generator* gen, Act act = Act::silu, double bn_eps = 1e-5, bool tf_same_padding = false);
   Variable forward(const Variable& x) override;
   bool has_skip() const { return has_skip_; }
 
  private:
   bool depthwise_separable_;  // expand == 1: timm's DepthwiseSeparableConv layout
   bool has_skip_;
+  Act act_;
   std::shared_ptr<Conv2d> conv_pw, conv_dw, conv_pwl;
   std::shared_ptr<BatchNorm2d> bn1, bn2, bn3;
   std::shared_ptr<SqueezeExcite> se;

@@ -47,7 +47,26 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
   if (with_bias) bias = register_parameter("bias", b);
 }
 
-Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, params); }
+std::pair<int64_t, int64_t> tf_same_pads(int64_t size, int64_t kernel, int64_t stride, int64_t dilation) {
+  int64_t out = (size + stride - 1) / stride;
+  int64_t total = std::max<int64_t>((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0);
+  return {total / 2, total - total / 2};
+}
+
+Variable Conv2d::forward(const Variable& x) {
+  if (!tf_same_padding) return conv2d(x, weight, bias, params);
+  EMBER_CHECK(x.dim() == 4, "Conv2d: input must be (N, C, H, W), got ", shape_str(x.shape()));
+  auto [top, bottom] = tf_same_pads(x.size(2), kernel_size, params.stride_h, params.dilation_h);
+  auto [left, right] = tf_same_pads(x.size(3), kernel_size, params.stride_w, params.dilation_w);
+  // The symmetric part is the convolution's own zero padding; only the extra bottom/right
+  // pixel (an odd total, stride 2) is materialised.
+  Conv2dParams p = params;
+  p.pad_h = top;
+  p.pad_w = left;
+  if (bottom == top && right == left) return conv2d(x, weight, bias, p);
+  Variable padded = pad(x, {0, right - left, 0, bottom - top});
+  return conv2d(padded, weight, bias, p);
+}
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
     : running_mean(register_buffer("running_mean", zeros({channels}))),
@@ -92,18 +111,20 @@ Variable DropPath::forward(const Variable& x) {
 Act act_from_name(const std::string& n) {
   if (n == "identity") return Act::identity;
   if (n == "relu") return Act::relu;
+  if (n == "relu6") return Act::relu6;
   if (n == "silu" || n == "swish") return Act::silu;
   if (n == "gelu") return Act::gelu;
   if (n == "gelu_tanh") return Act::gelu_tanh;
   if (n == "sigmoid") return Act::sigmoid;
   if (n == "tanh") return Act::tanh;
-  throw make_error("activation: unknown name '", n, "' (expected relu, silu, gelu, gelu_tanh, sigmoid, tanh, identity)");
+  throw make_error("activation: unknown name '", n, "' (expected relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh, identity)");
 }
 
 Variable apply_act(Act act, const Variable& x) {
   switch (act) {
     case Act::identity: return x;
     case Act::relu: return relu(x);
+    case Act::relu6: return clamp(x, 0.0, 6.0);
     case Act::silu: return silu(x);
     case Act::gelu: return gelu(x);
     case Act::gelu_tanh: return gelu_tanh(x);
@@ -116,6 +137,12 @@ Variable apply_act(Act act, const Variable& x) {
 void set_batch_norm_stats_frozen(Module& module, bool frozen) {
   for (auto& [name, m] : module.named_modules())
     if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->set_stats_frozen(frozen);
+}
+
+void set_batch_norm_eval(Module& module, bool eval, const std::string& prefix) {
+  for (auto& [name, m] : module.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m); bn && Module::is_under(name, prefix))
+      bn->train(!eval && module.is_training());
 }
 
 }  // namespace ember::nn

@@ -3,12 +3,16 @@
 //
 //   Linear       y = x·Wᵀ + b                 W (out, in), b (out); x (..., in)
 //   Conv2d       y = conv2d(x, W) + b         W (out, in/groups, k, k); x (N, C, H, W)
+//                with tf_same_padding: TensorFlow's "SAME" padding, computed from the input size:
+//                  total = max((⌈H/s⌉ − 1)·s + (k − 1)·d + 1 − H, 0),  top = ⌊total/2⌋,
+//                  bottom = total − top (the odd pixel goes to the bottom/right, as TF does)
 //   BatchNorm2d  y = γ·(x − μ)/√(σ² + ε) + β  batch stats in training (running stats updated
 //                                             unless frozen), running stats in eval
 //   LayerNorm    same over the last dim, per row
 //   Dropout      zero with probability p, scale 1/(1 − p), training only
 //   DropPath     drop whole samples with probability p (stochastic depth), training only
-//   Activation   relu | silu | gelu | gelu_tanh | sigmoid | tanh | identity
+//   Activation   relu | relu6 | silu | gelu | gelu_tanh | sigmoid | tanh | identity
+//                (relu6(x) = min(max(x, 0), 6), the clamp op)
 #pragma once
 #include <memory>
 #include <string>
@@ -38,7 +42,12 @@ class Conv2d : public UnaryModule {
   Variable weight, bias;
   Conv2dParams params;
   int64_t in_channels, out_channels, kernel_size;
+  // TensorFlow "SAME" padding (timm's tf_* models): replaces params' padding at every call.
+  bool tf_same_padding = false;
 };
+
+// TF "SAME" padding of one axis: (before, after) for input size `size`.
+std::pair<int64_t, int64_t> tf_same_pads(int64_t size, int64_t kernel, int64_t stride, int64_t dilation);
 
 class BatchNorm2d : public UnaryModule {
  public:
@@ -84,7 +93,7 @@ class DropPath : public UnaryModule {
   Generator* gen_;
 };
 
-enum class Act { identity, relu, silu, gelu, gelu_tanh, sigmoid, tanh };
+enum class Act { identity, relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh };
 Act act_from_name(const std::string& name);
 Variable apply_act(Act act, const Variable& x);
 
@@ -97,5 +106,8 @@ class Activation : public UnaryModule {
 
 // Freezes (or unfreezes) the running statistics of every BatchNorm2d under `module`.
 void set_batch_norm_stats_frozen(Module& module, bool frozen);
+// Puts every BatchNorm2d at or under `prefix` of `module` in evaluation mode (normalise with the
+// running statistics, update nothing) or back in `module`'s mode: a frozen body in fine-tuning.
+void set_batch_norm_eval(Module& module, bool eval, const std::string& prefix = "");
 
 }  // namespace ember::nn

@@ -253,6 +253,8 @@ int64_t Module::set_requires_grad_under(const std::string& prefix, bool on, cons
   return changed;
 }
 
+bool Module::is_under(const std::string& name, const std::string& prefix) { return under_prefix(name, prefix); }
+
 int64_t Module::freeze(const std::string& prefix) { return set_requires_grad_under(prefix, false, "freeze"); }
 int64_t Module::unfreeze(const std::string& prefix) { return set_requires_grad_under(prefix, true, "unfreeze"); }
 

@@ -122,6 +122,8 @@ class Module {
   // freeze("blocks.0") touches "blocks.0.conv.weight" but not "blocks.01.x". Returns how many
   // parameters changed state; a prefix that names no parameter throws.
   int64_t freeze(const std::string& prefix = "");
+  // "a.b" is at or under "a" and "a.b" (not "ab"); "" covers everything.
+  static bool is_under(const std::string& name, const std::string& prefix);
   int64_t unfreeze(const std::string& prefix = "");
   // Two groups, "decay" (weight_decay) and "no_decay" (0): no_decay takes 1-D parameters
   // (norm weights, biases) and parameters whose last name component is in no_decay_names.

@@ -59,14 +59,8 @@ DataSetup open_data(const std::string& path, double val_fraction, uint64_t seed,
   return s;
 }
 
-static data::Transform resize_and_normalize(int64_t resolution) {
-  std::vector<data::Transform> t;
-  if (resolution > 0) t.push_back(data::Resize{resolution, resolution});
-  t.push_back(data::Normalize::imagenet());
-  return data::Compose{t};
-}
-
-data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, int64_t resolution, const RecipeConfig& c) {
+data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, const ModelSpec& spec, const RecipeConfig& c) {
+  const int64_t resolution = spec.resolution;
   data::LoaderOptions o;
   o.batch_size = c.batch_size;
   o.shuffle = true;
@@ -81,7 +75,7 @@ data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, int64_t res
     t.push_back(data::RandomHorizontalFlip{});
   }
   if (resolution != native) t.push_back(data::Resize{resolution, resolution});
-  t.push_back(data::Normalize::imagenet());
+  t.push_back(spec.normalize);
   o.transform = data::Compose{t};
   if (c.mixup > 0 || c.cutmix > 0) {
     int64_t C = ds->num_classes();
@@ -94,15 +88,18 @@ data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, int64_t res
   return o;
 }
 
-data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, int64_t resolution, int64_t batch_size,
+data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, const ModelSpec& spec, int64_t batch_size,
                                         int64_t workers) {
   data::LoaderOptions o;
   o.batch_size = batch_size;
   o.shuffle = false;
   o.drop_last = false;
   o.num_workers = static_cast<int>(workers);
-  int64_t native = ds->size() > 0 ? ds->get(0).image.size(1) : resolution;
-  o.transform = resize_and_normalize(resolution != native ? resolution : 0);
+  int64_t native = ds->size() > 0 ? ds->get(0).image.size(1) : spec.resolution;
+  std::vector<data::Transform> t;
+  if (spec.resolution != native) t.push_back(data::Resize{spec.resolution, spec.resolution});
+  t.push_back(spec.normalize);
+  o.transform = data::Compose{t};
   return o;
 }
 

@@ -30,10 +30,10 @@ data::DatasetPtr open_dataset(const std::string& path, bool skip_bad, int64_t ge
                               uint64_t seed = 0);
 
 // Training: random crop (pad 4) and flip at the image's own size, resize to the model's
-// resolution, ImageNet normalisation; mixup/cutmix as a batch transform when asked.
-data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, int64_t resolution, const RecipeConfig& c);
+// resolution, the model's normalisation (spec.normalize); mixup/cutmix as a batch transform.
+data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, const ModelSpec& spec, const RecipeConfig& c);
 // Evaluation: resize and normalise only, in order.
-data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, int64_t resolution, int64_t batch_size,
+data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, const ModelSpec& spec, int64_t batch_size,
                                         int64_t workers);
 
 Tensor flip_width(const Tensor& images);  // (N, C, H, W) mirrored along W (a copy)

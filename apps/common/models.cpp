@@ -2,18 +2,34 @@
 
 #include <iostream>
 
+#include "nn/init.h"
 #include "nn/safetensors.h"
 
 namespace ember::apps {
 
 std::string known_models() {
-  return "effnet_b0 … effnet_b7, effnet_b0_cifar, effnet_tiny, vit_ti_p4, vit_s_p4, vit_ti16, vit_s16, vit_b16, "
-         "vit_l16, vit_tiny";
+  return "effnet_b0 … effnet_b7 (efficientnet_b0 …), effnet_b0_cifar, effnet_tiny, tf_efficientnet_lite0 … lite4 "
+         "(effnet_lite0 …), vit_ti_p4, vit_s_p4, vit_ti16, vit_s16, vit_b16, vit_l16 (vit_tiny_patch16_224 …), "
+         "vit_tiny";
 }
 
-std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const ModelOptions& o, ModelSpec* spec) {
+std::string canonical_model_name(const std::string& name) {
+  auto starts = [&](const char* p) { return name.rfind(p, 0) == 0; };
+  if (starts("efficientnet_b")) return "effnet_" + name.substr(13);
+  if (starts("tf_efficientnet_lite")) return "effnet_" + name.substr(16);
+  static const std::pair<const char*, const char*> vits[] = {{"vit_tiny_patch16_224", "vit_ti16"},
+                                                             {"vit_small_patch16_224", "vit_s16"},
+                                                             {"vit_base_patch16_224", "vit_b16"},
+                                                             {"vit_large_patch16_224", "vit_l16"}};
+  for (auto& [timm, ours] : vits)
+    if (name == timm) return ours;
+  return name;
+}
+
+std::shared_ptr<nn::UnaryModule> make_model(const std::string& given, const ModelOptions& o, ModelSpec* spec) {
+  const std::string name = canonical_model_name(given);
   ModelSpec s;
-  s.name = name;
+  s.name = given;
   std::shared_ptr<nn::UnaryModule> model;
   if (name.rfind("effnet_", 0) == 0) {
     std::string rest = name.substr(7);
@@ -44,6 +60,9 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const Model
     model = std::make_shared<nn::EfficientNet>(c);
     s.family = "effnet";
     s.resolution = c.resolution;
+    // TensorFlow's Lite weights were trained on (pixel − 127) / 128 of the 0–255 scale.
+    if (rest.rfind("lite", 0) == 0) s.normalize = data::Normalize{{127.0 / 255, 127.0 / 255, 127.0 / 255},
+                                                                  {128.0 / 255, 128.0 / 255, 128.0 / 255}};
     s.head_prefix = nn::EfficientNet::kHeadPrefix;
   } else if (name.rfind("vit_", 0) == 0) {
     std::string rest = name.substr(4);
@@ -60,7 +79,7 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const Model
       const char* v = rest == "ti16" ? "tiny" : rest == "s16" ? "small" : rest == "b16" ? "base" : "large";
       c = nn::ViTConfig::from_variant(v, 16, 224, o.num_classes);
     } else {
-      throw make_error("model: unknown name '", name, "' (known: ", known_models(), ")");
+      throw make_error("model: unknown name '", given, "' (known: ", known_models(), ")");
     }
     if (o.resolution > 0) {
       EMBER_CHECK(o.resolution % c.patch == 0, "model ", name, ": resolution ", o.resolution,
@@ -75,7 +94,7 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const Model
     s.resolution = c.image_size;
     s.head_prefix = nn::ViT::kHeadPrefix;
   } else {
-    throw make_error("model: unknown name '", name, "' (known: ", known_models(), ")");
+    throw make_error("model: unknown name '", given, "' (known: ", known_models(), ")");
   }
   if (spec) *spec = s;
   return model;
@@ -118,7 +137,15 @@ void load_pretrained(const std::string& path, nn::UnaryModule& model, const Mode
   }());
   bool head_replaced = false;
   for (auto& m : report.mismatched) head_replaced = head_replaced || is_head(m.name);
-  if (head_replaced) std::cerr << "load: the classifier's class count differs; it was replaced (freshly initialised)\n";
+  if (head_replaced) {
+    // A new head for fine-tuning starts as timm's reset_classifier makes it: PyTorch's Linear
+    // default U(±1/√in), small logits on the pretrained features (not the construction-time
+    // init, whose ±1/√classes range gives logits of ±10 on ReLU6 features).
+    Tensor w = model.parameter(spec.head_prefix + ".weight").data();
+    Tensor b = model.parameter(spec.head_prefix + ".bias").data();
+    nn::init::torch_default_(w, &b);
+    std::cerr << "load: the classifier's class count differs; it was replaced (freshly initialised)\n";
+  }
 }
 
 }  // namespace ember::apps

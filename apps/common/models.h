@@ -2,13 +2,17 @@
 //
 //   effnet_b0 … effnet_b7      EfficientNet at its own resolution (224 … 600)
 //   effnet_b0_cifar            B0 with the stride-1 stem, for 32×32 inputs
+//   tf_efficientnet_lite0 … 4  EfficientNet-Lite (TF padding, ReLU6, no SE; inputs (x − 127) / 128)
 //   vit_ti_p4, vit_s_p4        ViT with 4×4 patches on 32×32 inputs (65 tokens)
 //   vit_ti16, vit_s16, vit_b16, vit_l16   ViT with 16×16 patches at 224×224
 //   effnet_tiny, vit_tiny      small configurations for quick CPU runs (scripts/run's default)
+// timm's names are accepted for the same networks: efficientnet_b0 … b7 (= effnet_bN),
+// vit_{tiny,small,base,large}_patch16_224 (= vit_{ti,s,b,l}16), effnet_liteN = tf_efficientnet_liteN.
 #pragma once
 #include <memory>
 #include <string>
 
+#include "data/transforms.h"
 #include "nn/efficientnet.h"
 #include "nn/module.h"
 #include "nn/vit.h"
@@ -20,6 +24,7 @@ struct ModelSpec {
   std::string family;   // "effnet" | "vit"
   int64_t resolution;   // the input size the model expects
   std::string head_prefix;
+  data::Normalize normalize = data::Normalize::imagenet();  // what its (pretrained) weights expect
 };
 
 struct ModelOptions {
@@ -33,6 +38,8 @@ struct ModelOptions {
 // Throws an Error listing the known names when `name` is not one of them.
 std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const ModelOptions& options, ModelSpec* spec = nullptr);
 std::string known_models();
+// ember's own name for a timm name ("efficientnet_b0" -> "effnet_b0"); other names unchanged.
+std::string canonical_model_name(const std::string& name);
 
 // Loads a safetensors file with timm's names into `model`, non-strictly: prints what was missing,
 // unexpected or mis-shaped; a classifier of another class count is left freshly initialised

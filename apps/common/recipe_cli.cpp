@@ -41,6 +41,10 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
   app.add_option("--cutmix", c.cutmix, "cutmix alpha (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--clip-grad", c.clip_grad, "clip the global gradient norm (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--ema", c.ema_decay, "EMA decay of the weights (0 = off)")->capture_default_str()->check(CLI::Range(0.0, 0.99999));
+  app.add_option("--freeze", c.freeze,
+                 "parameter prefixes frozen in every phase, comma-separated (e.g. conv_stem,bn1,blocks.0): "
+                 "no gradient, BatchNorm in eval mode")
+      ->delimiter(',');
   app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)");
   app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)");
   app.add_option("--batch", c.batch_size)->capture_default_str()->check(CLI::PositiveNumber);

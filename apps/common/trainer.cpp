@@ -62,21 +62,22 @@ nn::StateDict with_prefix(const nn::StateDict& d, const std::string& prefix) {
   return out;
 }
 
-std::string phase_of_epoch(const RecipeConfig& c, int64_t e) {
-  if (e < c.head_epochs) return "head";
-  if (e < c.head_epochs + c.warmup_epochs) return "warmup";
-  if (e < c.head_epochs + c.warmup_epochs + c.hold_epochs) return "hold";
+// The phase an iteration belongs to (the schedule's boundaries, in iterations).
+std::string phase_of_iteration(const optim::PhaseScheduleConfig& s, int64_t it) {
+  if (it < s.head_iters) return "head";
+  if (it < s.head_iters + s.warmup_iters) return "warmup";
+  if (it < s.head_iters + s.warmup_iters + s.hold_iters) return "hold";
   return "cooldown";
 }
 
 }  // namespace
 
-EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, int64_t resolution, Device device,
+EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const ModelSpec& spec, Device device,
                     int64_t batch_size, int64_t workers, bool flip_tta) {
   NoGradGuard no_grad;
   bool was_training = model.is_training();
   model.eval();
-  data::DataLoader loader(dataset, eval_loader_options(dataset, resolution, batch_size, workers));
+  data::DataLoader loader(dataset, eval_loader_options(dataset, spec, batch_size, workers));
   const int64_t n = dataset->size(), C = dataset->num_classes();
   EvalOutput out;
   std::vector<float> probs;
@@ -135,7 +136,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   if (!c.init.empty()) load_pretrained(c.init, *model, spec);
   model->to(c.device);
 
-  data::DataLoader train_loader(ds.train, train_loader_options(ds.train, spec.resolution, c));
+  data::DataLoader train_loader(ds.train, train_loader_options(ds.train, spec, c));
   const int64_t batches = c.max_batches > 0 ? std::min(c.max_batches, train_loader.num_batches())
                                             : train_loader.num_batches();
   EMBER_CHECK(batches > 0, "recipe: the training split (", ds.train->size(), " images) gives no batch of ",
@@ -144,13 +145,16 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   // ---- optimizer, schedule, SAM, EMA ----------------------------------------------------------
   auto opt = make_optimizer(c, *model);
   optim::PhaseScheduleConfig sc;
-  sc.head_iters = c.head_epochs * batches;
+  // Phases may be fractions of an epoch: each is rounded to whole iterations, and the run is as
+  // many passes over the data as they add up to (the last one cut short where they end).
+  auto iters = [&](double epochs) { return static_cast<int64_t>(std::llround(epochs * static_cast<double>(batches))); };
+  sc.head_iters = iters(c.head_epochs);
   sc.head_lr = c.head_lr >= 0 ? c.head_lr : c.lr;
-  sc.warmup_iters = c.warmup_epochs * batches;
+  sc.warmup_iters = iters(c.warmup_epochs);
   sc.warmup_start = c.warmup_start >= 0 ? c.warmup_start : c.lr / 100;
   sc.peak_lr = c.lr;
-  sc.hold_iters = c.hold_epochs * batches;
-  sc.cooldown_iters = c.cooldown_epochs * batches;
+  sc.hold_iters = iters(c.hold_epochs);
+  sc.cooldown_iters = iters(c.cooldown_epochs);
   sc.final_lr = c.final_lr;
   sc.cooldown = c.cooldown == "linear" ? optim::Anneal::linear : optim::Anneal::cosine;
   optim::PhaseSchedule schedule(sc);
@@ -158,7 +162,9 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   if (c.sam_rho > 0) sam = std::make_unique<optim::SAM>(*opt, c.sam_rho, c.asam);
   std::unique_ptr<optim::EMA> ema;
   if (c.ema_decay > 0) ema = std::make_unique<optim::EMA>(*model, c.ema_decay);
-  const int64_t total_epochs = c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs;
+  const int64_t total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
+  EMBER_CHECK(total_iters > 0, "recipe: the phases add up to no iteration (", batches, " batches per epoch)");
+  const int64_t total_epochs = (total_iters + batches - 1) / batches;
 
   // ---- resume -----------------------------------------------------------------------------------
   int64_t start_epoch = 0, iteration = 0;
@@ -185,22 +191,39 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   result.last_checkpoint = c.out + "/last.safetensors";
   const bool mixing = c.mixup > 0 || c.cutmix > 0;  // the loader's workers mix; batches carry soft targets
 
-  for (int64_t epoch = start_epoch; epoch < total_epochs; ++epoch) {
-    const std::string phase = phase_of_epoch(c, epoch);
-    // Head phase: only the classifier learns; afterwards everything does.
+  // Head phase: only the classifier learns, on a frozen body whose BatchNorm layers normalise
+  // with their running statistics and do not update them (what fine-tuning a pretrained body
+  // needs: a new head's noisy first steps cannot disturb it); afterwards everything learns but
+  // the --freeze prefixes.
+  auto enter_phase = [&](const std::string& phase) {
     model->unfreeze("");
     if (phase == "head") {
       model->freeze("");
       model->unfreeze(spec.head_prefix);
     }
+    for (const std::string& prefix : c.freeze) model->freeze(prefix);
     model->train();
+    if (phase == "head") nn::set_batch_norm_eval(*model, true);
+    for (const std::string& prefix : c.freeze) nn::set_batch_norm_eval(*model, true, prefix);
+  };
+
+  for (int64_t epoch = start_epoch; epoch < total_epochs; ++epoch) {
+    std::string phase = phase_of_iteration(sc, iteration), phases = phase;  // phases: all this epoch saw
+    enter_phase(phase);
     train_loader.set_epoch(epoch);
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase, batches);
+    const int64_t epoch_batches = std::min(batches, total_iters - iteration);
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase,
+                    epoch_batches);
     auto t0 = Clock::now();
     double loss_sum = 0, lr = 0;
     int64_t seen = 0, right = 0, b = 0;
     for (const data::Batch& batch : train_loader) {
-      if (b >= batches) break;
+      if (b >= epoch_batches) break;
+      if (std::string now = phase_of_iteration(sc, iteration); now != phase) {
+        phase = now;
+        phases += "+" + now;
+        enter_phase(phase);
+      }
       lr = schedule.lr(iteration);
       opt->set_lr(lr);
       const Tensor& targets = mixing ? batch.targets : batch.labels;
@@ -251,7 +274,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
 
     EpochRecord rec;
     rec.epoch = epoch + 1;
-    rec.phase = phase;
+    rec.phase = phases;
     rec.lr = lr;
     rec.train_loss = loss_sum / std::max<int64_t>(seen, 1);
     rec.train_acc = static_cast<double>(right) / std::max<int64_t>(seen, 1);
@@ -263,7 +286,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
         ema->store();
         ema->copy_to(*model);
       }
-      ev = evaluate(*model, ds.val, spec.resolution, c.device, c.batch_size, c.workers);
+      ev = evaluate(*model, ds.val, spec, c.device, c.batch_size, c.workers);
       if (ema) ema->restore();
       rec.val_loss = ev.loss;
       rec.val_acc = ev.accuracy;
@@ -272,7 +295,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     metrics.write(rec);
     history.push_back(rec);
     std::fprintf(stderr, "epoch %lld %-8s lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.0f img/s\n",
-                 static_cast<long long>(rec.epoch), phase.c_str(), lr, rec.train_loss, rec.train_acc, rec.val_loss,
+                 static_cast<long long>(rec.epoch), phases.c_str(), lr, rec.train_loss, rec.train_acc, rec.val_loss,
                  rec.val_acc, rec.img_per_s);
 
     std::map<std::string, std::string> meta{

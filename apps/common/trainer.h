@@ -29,7 +29,8 @@ struct RecipeConfig {
   std::string model = "effnet_b0_cifar";
   ModelOptions model_options;
   std::string init;  // a timm-named safetensors file to start from ("" = random init)
-  int64_t head_epochs = 5, warmup_epochs = 10, hold_epochs = 10, cooldown_epochs = 20;
+  // Phase lengths in epochs; fractions are allowed (rounded to whole iterations).
+  double head_epochs = 5, warmup_epochs = 10, hold_epochs = 10, cooldown_epochs = 20;
   double lr = 1e-3;             // peak learning rate (the hold value)
   double head_lr = -1;          // < 0: lr
   double warmup_start = -1;     // < 0: lr / 100
@@ -43,6 +44,9 @@ struct RecipeConfig {
   double mixup = 0, cutmix = 0;  // alpha of each (0 = off)
   double clip_grad = 0;          // global-norm clipping (0 = off)
   double ema_decay = 0;          // > 0 keeps an EMA of the weights, validated and saved as ema.safetensors
+  // Parameter prefixes kept frozen in every phase ("conv_stem", "blocks.0", ...), their
+  // BatchNorm layers in evaluation mode: no backward through them at all.
+  std::vector<std::string> freeze;
   int64_t batch_size = 64, workers = 2;
   double val_fraction = 0.1;
   uint64_t seed = 0;
@@ -72,7 +76,7 @@ struct EvalOutput {
   Tensor probs;  // (N, C) f32 on the CPU
   double loss = 0, accuracy = 0;
 };
-EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, int64_t resolution, Device device,
+EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const ModelSpec& spec, Device device,
                     int64_t batch_size, int64_t workers, bool flip_tta = false);
 
 }  // namespace ember::apps
