@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/common/models.h"
 #include "apps/common/predictions.h"
 #include "nn/safetensors.h"
 #include "tests/support/test_util.h"
@@ -142,4 +143,50 @@ TEST_F(Apps, BadFlagsAndPathsAreClearErrors) {
   r = run("ember-effnet --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("--sam"), std::string::npos);
+}
+
+TEST_F(Apps, FineTuningFreezesPrefixesAndSplitsFractionalPhases) {
+  // A "pretrained" effnet_tiny with 7 classes, saved as timm-named safetensors; fine-tuned on the
+  // 20-class generated data: the head is replaced, the frozen prefixes never change (their
+  // BatchNorm statistics included), the rest does, and fractional phases split epochs.
+  ember::apps::ModelOptions mo;
+  mo.num_classes = 7;
+  mo.seed = 11;
+  auto pre = ember::apps::make_model("effnet_tiny", mo);
+  for (auto& [name, t] : pre->state_dict())
+    if (name.find("running_mean") != std::string::npos) t.copy_(ember::testing::random_tensor(t.shape(), t.dtype()));
+  std::string init = (dir_ / "pre.safetensors").string(), out = (dir_ / "finetune").string();
+  ember::nn::save_module(init, *pre);
+  // 200 images, 20% held out, batch 16: 10 batches per epoch. Phases: head 5, warmup 3 (2.5
+  // rounded), cooldown 8 iterations: 16 in all, so a full epoch and a 6-batch one.
+  AppResult r = run("ember-effnet --model effnet_tiny --init " + init + " --out " + out +
+                    " --generated-size 200 --val-fraction 0.2 --batch 16 --workers 1 --threads 2 --seed 3"
+                    " --head-epochs 0.5 --warmup 0.25 --hold 0 --cooldown 0.8 --freeze conv_stem,bn1,blocks.0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("replaced"), std::string::npos) << r.output;
+  std::string csv = read(fs::path(out) / "metrics.csv");
+  EXPECT_EQ(count_lines(csv), 3) << csv;
+  EXPECT_NE(csv.find("\n1,head+warmup+cooldown,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\n2,cooldown,"), std::string::npos) << csv;
+  auto ck = ember::nn::load_safetensors((fs::path(out) / "last.safetensors").string());
+  auto before = pre->state_dict();
+  int frozen = 0, moved = 0;
+  for (auto& [name, t] : ck.tensors) {
+    if (name.rfind("model.", 0) != 0) continue;
+    std::string n = name.substr(6);
+    const ember::Tensor* b = nullptr;
+    for (auto& [k, v] : before)
+      if (k == n) b = &v;
+    if (!b || n.rfind("classifier", 0) == 0) continue;
+    bool same = ember::testing::all_close(t, *b, 0, 0);
+    if (n.rfind("conv_stem.", 0) == 0 || n.rfind("bn1.", 0) == 0 || n.rfind("blocks.0.", 0) == 0) {
+      if (n.find("num_batches_tracked") != std::string::npos) continue;
+      EXPECT_TRUE(same) << n << " is frozen but changed";
+      ++frozen;
+    } else if (n.find("weight") != std::string::npos && n.find("bn") == std::string::npos) {
+      moved += !same;
+    }
+  }
+  EXPECT_GT(frozen, 10);
+  EXPECT_GT(moved, 5);
 }
