@@ -28,7 +28,13 @@ using pickle::Ref;
 using pickle::Value;
 using Bytes = std::span<const uint8_t>;
 
-constexpr uint64_t kMaxBroadcastBytes = uint64_t{64} << 20;  // how much bigger than its storage a view may be
+// How much bigger than its storage a view may be (stride-0 broadcasts), and how much more than
+// 4x the file all tensors together may take (the same storage viewed by many names).
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+constexpr uint64_t kMaxBroadcastBytes = uint64_t{64} << 20;
+#else
+constexpr uint64_t kMaxBroadcastBytes = uint64_t{1} << 20;  // keeps fuzzing fast
+#endif
 constexpr size_t kMaxDims = 64;
 constexpr char kStorageObject[] = "storage", kTensorObject[] = "torch.Tensor";
 
@@ -168,17 +174,9 @@ class TorchObjects {
 
   Ref reduce(Document& doc, Ref callable, Ref args_ref) {
     const std::string name = doc[callable].text;
-    if (name == "collections.OrderedDict") {
-      const std::vector<Ref> a = tuple(doc, args_ref, 0, 1, "OrderedDict()");
-      Value d{.kind = Kind::dict};
-      if (a.size() == 1) {  // OrderedDict([(key, value), ...])
-        EMBER_CHECK(doc[a[0]].kind == Kind::list, what_, ": OrderedDict() of ", doc.describe(a[0]));
-        for (Ref pair : doc[a[0]].items) {
-          const std::vector<Ref>& kv = tuple(doc, pair, 2, 2, "an OrderedDict item");
-          d.items.insert(d.items.end(), kv.begin(), kv.end());
-        }
-      }
-      return doc.add(std::move(d));
+    if (name == "collections.OrderedDict") {  // OrderedDict(): the items follow as SETITEMS
+      tuple(doc, args_ref, 0, 0, "OrderedDict()");
+      return doc.add(Value{.kind = Kind::dict});
     }
     if (name == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(doc, tuple(doc, args_ref, 6, 7, name));
     if (name == "torch._utils._rebuild_tensor") return rebuild_tensor(doc, tuple(doc, args_ref, 4, 4, name));
@@ -296,12 +294,15 @@ Ref pick_tensor_dict(const Document& doc, Ref root, const std::string& what) {
 
 // Walks the chosen dict in order; storage_bytes(key) gives a storage's bytes.
 template <class StorageBytes>
-StateDict collect(const TorchObjects& objects, Ref root, const std::string& what, StorageBytes&& storage_bytes) {
+StateDict collect(const TorchObjects& objects, Ref root, size_t file_size, const std::string& what,
+                  StorageBytes&& storage_bytes) {
   const Document& doc = objects.doc;
   const Ref dict = pick_tensor_dict(doc, root, what);
   const std::vector<Ref>& kv = doc[dict].items;
   StateDict out;
   std::unordered_set<std::string> seen;
+  const uint64_t budget = 4 * uint64_t{file_size} + kMaxBroadcastBytes;
+  uint64_t total = 0;
   for (size_t i = 0; i < kv.size(); i += 2) {
     EMBER_CHECK(doc[kv[i]].kind == Kind::string, what, ": a state dict key is ", doc.describe(kv[i]));
     const std::string& name = doc[kv[i]].text;
@@ -311,6 +312,10 @@ StateDict collect(const TorchObjects& objects, Ref root, const std::string& what
     EMBER_CHECK(seen.insert(name).second, what, ": tensor '", name, "' appears twice");
     const TensorRef& t = objects.tensors[static_cast<size_t>(v.integer)];
     out.emplace_back(name, materialize(objects, t, name, storage_bytes(objects.storages[t.storage].key), what));
+    total += out.back().second.nbytes();
+    EMBER_CHECK(total <= budget, what, ": the tensors up to '", name, "' take ", total,
+                " bytes, more than 4x the file's size plus ", kMaxBroadcastBytes >> 20,
+                " MiB (many names viewing the same storage?)");
   }
   return out;
 }
@@ -339,7 +344,7 @@ StateDict load_zip(const uint8_t* data, size_t size, const std::string& what) {
   TorchObjects objects(what);
   const pickle::Unpickled top = pickle::unpickle(objects.doc, zip.read(*pkl), objects.hooks(), what + " (" + pkl->name + ")");
   std::map<std::string, Bytes> records;
-  return collect(objects, top.root, what, [&](const std::string& key) {
+  return collect(objects, top.root, size, what, [&](const std::string& key) {
     auto it = records.find(key);
     if (it != records.end()) return it->second;
     const ZipEntry* e = zip.find(prefix + "data/" + key);
@@ -409,7 +414,7 @@ StateDict load_legacy(const uint8_t* data, size_t size, const std::string& what)
   for (const StorageRef& s : objects.storages)
     EMBER_CHECK(dtype_size(s.dtype) == dtype_size(objects.roots.at(s.key).first), what, ": storage '", s.key,
                 "' is used with element sizes ", dtype_size(s.dtype), " and ", dtype_size(objects.roots.at(s.key).first));
-  return collect(objects, root, what, [&](const std::string& key) {
+  return collect(objects, root, size, what, [&](const std::string& key) {
     auto it = data_of.find(key);
     EMBER_CHECK(it != data_of.end(), what, ": storage '", key, "' is used but its data is not in the file");
     return it->second;

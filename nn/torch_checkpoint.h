@@ -34,7 +34,8 @@
 // torch.nn.parameter.Parameter as _rebuild_from_type_v2's type); any other is refused with an
 // Error naming it. Offsets, sizes and strides are checked against the storage and the storage
 // against the file before a byte is read (overflow-safe); a view may not be more than 64 MiB
-// larger than its storage (stride-0 broadcasts). Big-endian files are refused.
+// larger than its storage (stride-0 broadcasts), nor all tensors together more than 4x the file
+// plus 64 MiB (one storage under many names). Big-endian files are refused.
 //
 // The result: contiguous CPU tensors (views and shared storages copied out) in the dict's order.
 // The pickled object must be a dict of tensors, or a dict whose value under "state_dict" (or else

@@ -216,6 +216,16 @@ TEST(TorchCheckpoint, SizesOffsetsAndStridesAreChecked) {
   EXPECT_ERROR_HAS(load_error(legacy_file(tensor_dict_pickle({{.name = "w"}}), {})), "data is not in the file");
   EXPECT_ERROR_HAS(load_error(legacy_file(tensor_dict_pickle({{.name = "w"}}), {{"0", 4, four}, {"7", 0, {}}})),
                    "storage '7' is listed but no tensor uses it");
+  // One 1 MiB storage under 100 names: more than 4x the file plus 64 MiB.
+  PickleWriter many;
+  many.global("collections", "OrderedDict").op(')').op('R').op('(');
+  many.str("n0").global("torch._utils", "_rebuild_tensor_v2").op('(');
+  many.op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").integer(1 << 18).op('t').op('Q');
+  many.integer(0).ints({1 << 18}).ints({1}).op(0x89).global("collections", "OrderedDict").op(')').op('R');
+  many.op('t').op('R').op('q').op(1);
+  for (int i = 1; i < 100; ++i) many.str(std::string("n").append(std::to_string(i))).op('h').op(1);
+  EXPECT_ERROR_HAS(load_error(legacy_file(many.op('u').stop(), {{"0", 1 << 18, Bytes(4 << 18, 0)}})),
+                   "more than 4x the file's size plus 64 MiB");
   // An empty tensor reads nothing, wherever it points.
   nn::StateDict empty =
       load(legacy_file(tensor_dict_pickle({{.name = "e", .offset = 99, .size = {0, 5}, .stride = {5, 1}}}), {{"0", 4, four}}));
@@ -253,6 +263,8 @@ TEST(TorchCheckpoint, HostilePickles) {
   EXPECT_ERROR_HAS(pickle_error({0x80, 0x09, '.'}), "pickle protocol 9");
   EXPECT_ERROR_HAS(pickle_error({0x80, 0x02, ')', '.'}), "the pickled object is a tuple of 0 items");
   EXPECT_ERROR_HAS(pickle_error({0x80, 0x02, 'N', ']', 'R', '.'}), "REDUCE on None");
+  EXPECT_ERROR_HAS(pickle_error(PickleWriter().global("collections", "OrderedDict").op('(').op(']').op('t').op('R').stop()),
+                   "OrderedDict() expects a tuple of 0 items, got a tuple of 1 items");
   // Not a tensor dict: says what was found.
   PickleWriter other;
   other.op('}').str("epoch").integer(3).op('s');
