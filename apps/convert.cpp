@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     int64_t params = 0;
     for (const auto& [name, t] : dict) params += t.numel();
     std::printf("ember-convert: %zu tensors, %lld parameters (buffers included)%s\n", dict.size(), static_cast<long long>(params),
-                rename ? " (renamed from efficientnet_pytorch to timm names)" : "");
+                rename ? "; renamed from efficientnet_pytorch to timm names" : "");
     std::printf("  first: %s %s\n  last:  %s %s\n", dict.front().first.c_str(), dict.front().second.shape_str().c_str(),
                 dict.back().first.c_str(), dict.back().second.shape_str().c_str());
     std::printf("  written to %s\n", out.c_str());

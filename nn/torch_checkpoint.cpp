@@ -181,7 +181,8 @@ class TorchObjects {
     if (name == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(doc, tuple(doc, args_ref, 6, 7, name));
     if (name == "torch._utils._rebuild_tensor") return rebuild_tensor(doc, tuple(doc, args_ref, 4, 4, name));
     if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") {
-      const std::vector<Ref>& a = tuple(doc, args_ref, name.back() == 'e' ? 4 : 3, name.back() == 'e' ? 4 : 3, name);
+      const size_t n = name.ends_with("_with_state") ? 4 : 3;  // (data, requires_grad, hooks[, state])
+      const std::vector<Ref>& a = tuple(doc, args_ref, n, n, name);
       EMBER_CHECK(doc[a[0]].kind == Kind::object && doc[a[0]].text == kTensorObject, what_, ": ", name, " of ",
                   doc.describe(a[0]), ", not a tensor");
       return a[0];  // requires_grad, hooks and state do not matter for the values

@@ -279,6 +279,36 @@ TEST(TorchCheckpoint, HostilePickles) {
   EXPECT_ERROR_HAS(load_error({}), "empty file");
 }
 
+// The other ways torch pickles a tensor: a Parameter with Python attributes
+// (_rebuild_parameter_with_state) and a tensor subclass or attributes (_rebuild_from_type_v2).
+TEST(TorchCheckpoint, RebuildVariants) {
+  const FakeTensor t{.name = "w", .offset = 1, .size = {3}};
+  const std::vector<LegacyStorage> data = {{"0", 4, floats({1, 2, 3, 4})}};
+  PickleWriter param;
+  param.op('}').str("p").global("torch._utils", "_rebuild_parameter_with_state").op('(');
+  tensor_call(param, t).op(0x88).global("collections", "OrderedDict").op(')').op('R').op('}').op('t').op('R').op('s');
+  nn::StateDict sd = load(legacy_file(param.stop(), data));
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_EQ(values(sd[0].second), (std::vector<double>{2, 3, 4}));
+
+  auto from_type = [&](const char* func_module, const char* func, const char* type_module, const char* type) {
+    PickleWriter p;
+    p.op('}').str("t").global("torch._tensor", "_rebuild_from_type_v2").op('(');
+    tensor_args(p.global(func_module, func).global(type_module, type), t).op('}').op('t').op('R').op('s');
+    return legacy_file(p.stop(), data);
+  };
+  sd = load(from_type("torch._utils", "_rebuild_tensor_v2", "torch", "Tensor"));
+  EXPECT_EQ(values(sd.at(0).second), (std::vector<double>{2, 3, 4}));
+  sd = load(from_type("torch._utils", "_rebuild_tensor_v2", "torch.nn.parameter", "Parameter"));
+  EXPECT_EQ(values(sd.at(0).second), (std::vector<double>{2, 3, 4}));
+  EXPECT_ERROR_HAS(load_error(from_type("torch._utils", "_rebuild_tensor_v2", "collections", "OrderedDict")),
+                   "only torch.Tensor and Parameter are supported");
+  EXPECT_ERROR_HAS(load_error(from_type("collections", "OrderedDict", "torch", "Tensor")),
+                   "_rebuild_from_type_v2 of the global 'collections.OrderedDict'");
+  EXPECT_ERROR_HAS(load_error(from_type("torch._tensor", "_rebuild_from_type_v2", "torch", "Tensor")),
+                   "_rebuild_from_type_v2 of the global 'torch._tensor._rebuild_from_type_v2'");
+}
+
 TEST(TorchCheckpoint, PickleValues) {
   namespace pk = nn::pickle;
   PickleWriter w;

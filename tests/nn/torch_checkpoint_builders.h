@@ -71,16 +71,22 @@ struct FakeTensor {
   std::vector<int64_t> size{4}, stride{1};
 };
 
-// OrderedDict of _rebuild_tensor_v2 calls, as torch.save writes it.
+// The tuple (storage, offset, size, stride, False, OrderedDict()) ...
+inline PickleWriter& tensor_args(PickleWriter& p, const FakeTensor& t) {
+  p.op('(').op('(').str("storage").global("torch", t.storage_type).str(t.key).str("cpu").integer(t.numel).op('t').op('Q');
+  p.integer(t.offset).ints(t.size).ints(t.stride).op(0x89);
+  return p.global("collections", "OrderedDict").op(')').op('R').op('t');
+}
+// ... passed to _rebuild_tensor_v2, as torch.save writes a tensor.
+inline PickleWriter& tensor_call(PickleWriter& p, const FakeTensor& t) {
+  return tensor_args(p.global("torch._utils", "_rebuild_tensor_v2"), t).op('R');
+}
+
+// An OrderedDict of tensors.
 inline Bytes tensor_dict_pickle(const std::vector<FakeTensor>& tensors) {
   PickleWriter p;
   p.global("collections", "OrderedDict").op(')').op('R').op('(');
-  for (const FakeTensor& t : tensors) {
-    p.str(t.name).global("torch._utils", "_rebuild_tensor_v2").op('(');
-    p.op('(').str("storage").global("torch", t.storage_type).str(t.key).str("cpu").integer(t.numel).op('t').op('Q');
-    p.integer(t.offset).ints(t.size).ints(t.stride).op(0x89);
-    p.global("collections", "OrderedDict").op(')').op('R').op('t').op('R');
-  }
+  for (const FakeTensor& t : tensors) tensor_call(p.str(t.name), t);
   return p.op('u').stop();
 }
 
