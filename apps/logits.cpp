@@ -1,4 +1,5 @@
-// ember-logits: eval-mode logits of a model for an input tensor, both from safetensors files.
+// ember-logits: eval-mode logits of a model for an input tensor (safetensors), with weights from
+// safetensors or a torch.save checkpoint.
 // The interop check (bench/compare/timm_interop.py) uses it to compare ember with timm on the
 // same weights and input.
 //
@@ -8,6 +9,7 @@
 
 #include "apps/common/models.h"
 #include "ember/ember.h"
+#include "nn/checkpoint.h"
 #include "nn/safetensors.h"
 
 using namespace ember;
@@ -19,7 +21,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name, apps::known_models())->required();
   app.add_option("--classes", classes)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--res", res, "input resolution (default: the model's)")->check(CLI::NonNegativeNumber);
-  app.add_option("--weights", weights, "timm-named safetensors")->required()->check(CLI::ExistingFile);
+  app.add_option("--weights", weights, "weights: timm-named safetensors, or a torch.save checkpoint (efficientnet_pytorch names are renamed)")->required()->check(CLI::ExistingFile);
   app.add_option("--input", input, "safetensors with one tensor 'x' (N, 3, H, W)")->required()->check(CLI::ExistingFile);
   app.add_option("--out", out, "safetensors to write with 'logits'")->required();
   app.add_option("--device", device)->capture_default_str();
@@ -30,8 +32,7 @@ int main(int argc, char** argv) {
     mo.resolution = res;
     apps::ModelSpec spec;
     auto model = apps::make_model(model_name, mo, &spec);
-    nn::SafetensorsFile w = nn::load_safetensors(weights);
-    nn::LoadReport report = model->load_state_dict(w.tensors, /*strict=*/false);
+    nn::LoadReport report = model->load_state_dict(nn::load_timm_weights(weights), /*strict=*/false);
     if (!report.ok()) std::fprintf(stderr, "ember-logits: %s\n", report.str().c_str());
     Device dev = Device::parse(device);
     model->to(dev);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "nn/efficientnet_pytorch_names.h"
 #include "nn/safetensors.h"
 #include "nn/torch_checkpoint.h"
 
@@ -50,6 +51,13 @@ StateDict load_any_checkpoint(const std::string& path) {
   }
   throw make_error("load_any_checkpoint: '", path, "': unknown format (", got == 0 ? "empty file" : "starts with " + bytes,
                    "); expected safetensors, a torch.save zip archive or a legacy torch.save pickle");
+}
+
+StateDict load_timm_weights(const std::string& path, bool* renamed) {
+  StateDict dict = load_any_checkpoint(path);
+  const bool rename = looks_like_efficientnet_pytorch(dict);
+  if (renamed) *renamed = rename;
+  return rename ? efficientnet_pytorch_to_timm(dict) : dict;
 }
 
 }  // namespace ember::nn

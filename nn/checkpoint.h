@@ -24,4 +24,9 @@ CheckpointFormat detect_checkpoint_format(const uint8_t* data, size_t size);
 
 StateDict load_any_checkpoint(const std::string& path);
 
+// Weights for a model under timm's names, from any of those formats: load_any_checkpoint, then
+// efficientnet_pytorch names (nn/efficientnet_pytorch_names.h) renamed to timm's. `renamed`, when
+// given, tells whether they were. What every app's --init / --pretrained / --weights reads.
+StateDict load_timm_weights(const std::string& path, bool* renamed = nullptr);
+
 }  // namespace ember::nn

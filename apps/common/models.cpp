@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "nn/checkpoint.h"
 #include "nn/init.h"
 #include "nn/safetensors.h"
 
@@ -24,6 +25,21 @@ std::string canonical_model_name(const std::string& name) {
   for (auto& [timm, ours] : vits)
     if (name == timm) return ours;
   return name;
+}
+
+std::string timm_model_name(const std::string& name) {
+  std::string n = canonical_model_name(name);
+  if (n.size() > 6 && n.substr(n.size() - 6) == "_cifar") n = n.substr(0, n.size() - 6);
+  auto starts = [&](const char* p) { return n.rfind(p, 0) == 0; };
+  if (starts("effnet_b") && n.size() == 9) return "efficientnet_" + n.substr(7);
+  if (starts("effnet_lite") && n.size() == 12) return "tf_efficientnet_" + n.substr(7);
+  static const std::pair<const char*, const char*> vits[] = {{"vit_ti16", "vit_tiny_patch16_224"},
+                                                             {"vit_s16", "vit_small_patch16_224"},
+                                                             {"vit_b16", "vit_base_patch16_224"},
+                                                             {"vit_l16", "vit_large_patch16_224"}};
+  for (auto& [ours, timm] : vits)
+    if (n == ours) return timm;
+  return "";
 }
 
 std::shared_ptr<nn::UnaryModule> make_model(const std::string& given, const ModelOptions& o, ModelSpec* spec) {
@@ -101,7 +117,9 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& given, const Mode
 }
 
 void load_pretrained(const std::string& path, nn::UnaryModule& model, const ModelSpec& spec) {
-  nn::SafetensorsFile file = nn::load_safetensors(path);
+  bool renamed = false;
+  nn::StateDict file = nn::load_timm_weights(path, &renamed);
+  if (renamed) std::cerr << "load: " << path << ": efficientnet_pytorch names renamed to timm's\n";
   nn::StateDict dict;
   auto own = model.state_dict();
   auto own_shape = [&](const std::string& n) -> const Tensor* {
@@ -109,7 +127,7 @@ void load_pretrained(const std::string& path, nn::UnaryModule& model, const Mode
       if (k == n) return &t;
     return nullptr;
   };
-  for (auto& [name, t] : file.tensors) {
+  for (auto& [name, t] : file) {
     Tensor v = t;
     if (name == "pos_embed" && spec.family == "vit") {
       const Tensor* mine = own_shape(name);

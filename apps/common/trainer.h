@@ -28,7 +28,8 @@ namespace ember::apps {
 struct RecipeConfig {
   std::string model = "effnet_b0_cifar";
   ModelOptions model_options;
-  std::string init;  // a timm-named safetensors file to start from ("" = random init)
+  std::string init;        // weights to start from: safetensors or torch.save, timm or efficientnet_pytorch names ("" = random init)
+  std::string pretrained;  // the name or path --pretrained gave (recorded in the checkpoints; init is its file)
   // Phase lengths in epochs; fractions are allowed (rounded to whole iterations).
   double head_epochs = 5, warmup_epochs = 10, hold_epochs = 10, cooldown_epochs = 20;
   double lr = 1e-3;             // peak learning rate (the hold value)

