@@ -1,5 +1,6 @@
 #include "apps/common/models.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "nn/checkpoint.h"
@@ -120,6 +121,18 @@ void load_pretrained(const std::string& path, nn::UnaryModule& model, const Mode
   bool renamed = false;
   nn::StateDict file = nn::load_timm_weights(path, &renamed);
   if (renamed) std::cerr << "load: " << path << ": efficientnet_pytorch names renamed to timm's\n";
+  // A training checkpoint of these apps (model.* and optim.*): its model.
+  const bool training_checkpoint =
+      !file.empty() && std::all_of(file.begin(), file.end(), [](const auto& kv) {
+        return kv.first.rfind("model.", 0) == 0 || kv.first.rfind("optim.", 0) == 0;
+      });
+  if (training_checkpoint) {
+    nn::StateDict model_only;
+    for (auto& [name, t] : file)
+      if (name.rfind("model.", 0) == 0) model_only.emplace_back(name.substr(6), t);
+    file = std::move(model_only);
+    std::cerr << "load: " << path << ": the model of a training checkpoint (its optimizer state is not used)\n";
+  }
   nn::StateDict dict;
   auto own = model.state_dict();
   auto own_shape = [&](const std::string& n) -> const Tensor* {

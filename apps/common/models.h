@@ -46,7 +46,8 @@ std::string canonical_model_name(const std::string& name);
 std::string timm_model_name(const std::string& name);
 
 // Loads weights with timm's names into `model` from safetensors or a torch.save checkpoint
-// (efficientnet_pytorch names are renamed: nn::load_timm_weights), non-strictly: prints what was missing,
+// (efficientnet_pytorch names are renamed: nn::load_timm_weights), or the model of a training
+// checkpoint these apps wrote (model.* names; the optimizer state is left out), non-strictly: prints what was missing,
 // unexpected or mis-shaped; a classifier of another class count is left freshly initialised
 // (replaced), and a ViT pos_embed for another grid is resized bilinearly. Throws when anything
 // other than the head failed to load.

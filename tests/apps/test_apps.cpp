@@ -1,6 +1,7 @@
 // Every app end to end on a tiny setting: one epoch on 200 generated images, predict, ensemble;
 // the files each writes and their formats; bad flags and paths give a message and a non-zero exit.
-#include <sys/wait.h>
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -18,19 +19,10 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct AppResult {
-  int code;
-  std::string output;
-};
+using AppResult = ember::testing::CommandResult;
 // `env` (VAR=value ...) is put before the program.
 AppResult run(const std::string& args, const std::string& env = "") {
-  std::string cmd = env + " " + std::string(EMBER_APPS_BIN_DIR) + "/" + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return ember::testing::run_command(env + " " + std::string(EMBER_APPS_BIN_DIR) + "/" + args);
 }
 std::string read(const fs::path& p) {
   std::ifstream f(p);
@@ -304,6 +296,26 @@ TEST_F(Apps, PretrainedByNameOrPathFromATorchCheckpoint) {
           " --out " + out + quick, env);
   ASSERT_EQ(r.code, 0) << r.output;
   check_body(out);
+
+  // A training checkpoint as --init: its model, the same class count (nothing replaced).
+  std::string again = (dir_ / "lite_again").string();
+  r = run("ember-effnet --model tf_efficientnet_lite0 --init " + out + "/last.safetensors --out " + again + quick);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("the model of a training checkpoint"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("replaced"), std::string::npos) << r.output;
+  {
+    auto first = ember::nn::load_safetensors(out + "/last.safetensors").tensors;
+    auto second = ember::nn::load_safetensors(again + "/last.safetensors").tensors;
+    int compared = 0;
+    for (auto& [n, t] : first)
+      for (auto& [m, u] : second)
+        if (n == m && n.rfind("model.classifier", 0) != 0 && n.rfind("model.", 0) == 0 &&
+            n.find("num_batches") == std::string::npos) {
+          EXPECT_TRUE(ember::testing::all_close(t, u, 0, 0)) << n;  // a head phase again: the body as loaded
+          ++compared;
+        }
+    EXPECT_EQ(compared, 245);
+  }
 
   // A name that is not in the (offline) cache names the file to get; --init and --pretrained exclude each other.
   r = run("ember-effnet --model tf_efficientnet_lite1 --pretrained --out " + out + quick, env);

@@ -1,7 +1,6 @@
 // fit_ensemble_weights and align_rows (apps/common/ensemble_fit.h), checked against a brute-force
 // grid search and the optimality conditions computed here in float64; then ember-ensemble
 // --fit-on / --fit end to end on small CSVs.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -235,18 +234,9 @@ TEST(FitEnsembleWeights, RowsAreMatchedByFileNameAndMismatchesAreClearErrors) {
 }
 
 namespace {
-struct AppResult {
-  int code;
-  std::string output;
-};
+using AppResult = ember::testing::CommandResult;
 AppResult run_app(const std::string& args) {
-  std::string cmd = std::string(EMBER_APPS_BIN_DIR) + "/ember-ensemble " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return ember::testing::run_command(std::string(EMBER_APPS_BIN_DIR) + "/ember-ensemble " + args);
 }
 std::vector<double> read_weights(const fs::path& p) {
   std::ifstream f(p);

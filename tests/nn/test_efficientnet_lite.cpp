@@ -13,11 +13,6 @@ using ember::testing::gradcheck;
 using ember::testing::random_tensor;
 
 namespace {
-bool has_name(const Module& m, const std::string& name) {
-  for (auto& [k, t] : m.state_dict())
-    if (k == name) return true;
-  return false;
-}
 
 // Independent reference of TF "SAME": zero-pad x (N, C, H, W) by explicit loops, then a plain
 // convolution with no padding.
@@ -58,12 +53,12 @@ TEST(EfficientNetLite, TimmNamesNoSqueezeExciteFixedStemAndHead) {
                         "blocks.0.0.conv_pw.weight", "blocks.0.0.bn2.num_batches_tracked", "blocks.1.0.conv_pw.weight",
                         "blocks.5.4.conv_pwl.weight", "blocks.6.0.bn3.bias", "conv_head.weight", "bn2.running_mean",
                         "classifier.bias"})
-    EXPECT_TRUE(has_name(m, n)) << n;
+    EXPECT_TRUE(ember::testing::has_state(m, n)) << n;
   // fix_first_last: the first and last stages keep 1 block; no SE anywhere.
-  EXPECT_FALSE(has_name(m, "blocks.0.1.conv_dw.weight"));
-  EXPECT_FALSE(has_name(m, "blocks.6.1.conv_pw.weight"));
-  EXPECT_FALSE(has_name(m, "blocks.5.5.conv_pw.weight"));
-  EXPECT_FALSE(has_name(m, "blocks.1.0.se.conv_reduce.weight"));
+  EXPECT_FALSE(ember::testing::has_state(m, "blocks.0.1.conv_dw.weight"));
+  EXPECT_FALSE(ember::testing::has_state(m, "blocks.6.1.conv_pw.weight"));
+  EXPECT_FALSE(ember::testing::has_state(m, "blocks.5.5.conv_pw.weight"));
+  EXPECT_FALSE(ember::testing::has_state(m, "blocks.1.0.se.conv_reduce.weight"));
   EXPECT_EQ(m.parameter("conv_stem.weight").shape(), (Shape{32, 3, 3, 3}));      // stem not scaled
   EXPECT_EQ(m.parameter("conv_head.weight").shape(), (Shape{1280, 352, 1, 1}));  // head not scaled
   EXPECT_EQ(m.state_dict().size(), 386u);  // timm's tf_efficientnet_lite2 state dict

@@ -9,14 +9,6 @@ using namespace ember::nn;
 using ember::testing::gradcheck;
 using ember::testing::random_tensor;
 
-namespace {
-bool has_name(const Module& m, const std::string& name) {
-  for (auto& [k, t] : m.state_dict())
-    if (k == name) return true;
-  return false;
-}
-}  // namespace
-
 TEST(Models, EfficientNetB0HasTimmParameterCount) {
   EfficientNet m(EfficientNetConfig::from_variant("b0", 1000));
   EXPECT_EQ(m.num_parameters(), 5288548);  // timm efficientnet_b0: 5.29M
@@ -30,11 +22,11 @@ TEST(Models, EfficientNetUsesTimmNames) {
                         "blocks.1.0.conv_dw.weight", "blocks.1.0.conv_pwl.weight", "blocks.1.0.bn3.running_mean",
                         "blocks.6.0.conv_pwl.weight", "conv_head.weight", "bn2.bias", "classifier.weight",
                         "classifier.bias"})
-    EXPECT_TRUE(has_name(m, n)) << n;
-  EXPECT_FALSE(has_name(m, "blocks.7.0.conv_pw.weight"));
+    EXPECT_TRUE(ember::testing::has_state(m, n)) << n;
+  EXPECT_FALSE(ember::testing::has_state(m, "blocks.7.0.conv_pw.weight"));
   // B0 stage repeats 1,2,2,3,3,4,1 and SE width 0.25 × block input
-  EXPECT_TRUE(has_name(m, "blocks.5.3.conv_pw.weight"));
-  EXPECT_FALSE(has_name(m, "blocks.5.4.conv_pw.weight"));
+  EXPECT_TRUE(ember::testing::has_state(m, "blocks.5.3.conv_pw.weight"));
+  EXPECT_FALSE(ember::testing::has_state(m, "blocks.5.4.conv_pw.weight"));
   EXPECT_EQ(m.parameter("blocks.1.0.se.conv_reduce.weight").shape(), (Shape{4, 96, 1, 1}));  // round(16 × 0.25)
   EXPECT_EQ(m.parameter("blocks.0.0.se.conv_reduce.weight").shape(), (Shape{8, 32, 1, 1}));
 }
@@ -59,7 +51,7 @@ TEST(Models, ViTB16HasTimmParameterCount) {
   for (const char* n : {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.norm1.weight",
                         "blocks.3.attn.qkv.weight", "blocks.11.attn.proj.bias", "blocks.5.mlp.fc1.weight",
                         "blocks.5.mlp.fc2.bias", "norm.weight", "head.weight"})
-    EXPECT_TRUE(has_name(m, n)) << n;
+    EXPECT_TRUE(ember::testing::has_state(m, n)) << n;
   EXPECT_EQ(m.parameter("pos_embed").shape(), (Shape{1, 197, 768}));
 }
 

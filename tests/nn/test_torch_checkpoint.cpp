@@ -3,7 +3,6 @@
 // sizes and offsets, code-running pickles, deep nesting) rejected with errors that name the
 // problem; the efficientnet_pytorch -> timm name map; the real EfficientNet-Lite0 weights when
 // present; ember-convert end to end.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -472,18 +471,9 @@ TEST(EfficientnetPytorchNames, RealLite0Weights) {
 // ---- ember-convert ----------------------------------------------------------------------------------
 
 namespace {
-struct AppResult {
-  int code;
-  std::string output;
-};
+using AppResult = ember::testing::CommandResult;
 AppResult run_app(const std::string& args) {
-  std::string cmd = std::string(EMBER_APPS_BIN_DIR) + "/" + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return ember::testing::run_command(std::string(EMBER_APPS_BIN_DIR) + "/" + args);
 }
 }  // namespace
 

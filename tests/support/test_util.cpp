@@ -1,6 +1,9 @@
 #include "tests/support/test_util.h"
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace ember::testing {
@@ -101,6 +104,23 @@ std::string error_of(const std::function<void()>& fn) {
     return e.what();
   }
   return "no error";
+}
+
+CommandResult run_command(const std::string& command_line) {
+  const std::string cmd = command_line + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed: " + command_line};
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool has_state(const nn::Module& module, const std::string& name) {
+  for (const auto& [k, t] : module.state_dict())
+    if (k == name) return true;
+  return false;
 }
 
 void poison(Tensor& t) { t.fill_(std::nan("")); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ember/ember.h"
+#include "nn/module.h"
 
 namespace ember::testing {
 
@@ -37,6 +38,17 @@ std::vector<double> values(const Tensor& t);
 
 // The message of the ember::Error that fn throws, or "no error" when it throws none.
 std::string error_of(const std::function<void()>& fn);
+
+// A shell command line run to the end: its exit code (-1 when it did not exit normally) and its
+// stdout and stderr together. The end-to-end tests run the apps with it.
+struct CommandResult {
+  int code;
+  std::string output;
+};
+CommandResult run_command(const std::string& command_line);
+
+// Whether the module's state dict has an entry of this name.
+bool has_state(const nn::Module& module, const std::string& name);
 
 // Fills a tensor with NaN so kernels that leave elements unwritten are caught.
 void poison(Tensor& t);
