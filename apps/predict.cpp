@@ -19,7 +19,7 @@ using namespace ember::apps;
 int main(int argc, char** argv) {
   CLI::App app{"ember-predict: class probabilities for every image of a dataset"};
   std::string checkpoint, data_path, out = "runs/predict", device = "cpu", split = "all";
-  int64_t batch = 128, workers = 2, generated_size = 6000, threads = 0;
+  int64_t batch = 128, workers = 2, generated_size = 6000, threads = 0, resolution = 0;
   double val_fraction = 0.1;
   uint64_t seed = 0;
   bool tta = false, skip_bad = false;
@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--workers", workers)->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--resolution", resolution, "input resolution (default: the checkpoint's training resolution)")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--tta-flip", tta, "average with the horizontally flipped image");
   app.add_flag("--skip-bad", skip_bad, "leave out unreadable images with a warning");
   CLI11_PARSE(app, argc, argv);
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
     };
     ModelOptions mo;
     mo.num_classes = std::stoll(meta("num_classes"));
-    mo.resolution = std::stoll(meta("resolution"));
+    mo.resolution = resolution > 0 ? resolution : std::stoll(meta("resolution"));
     ModelSpec spec;
     auto model = make_model(meta("model"), mo, &spec);
     nn::StateDict weights;

@@ -79,7 +79,7 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
                          "'; name them (--pretrained NAME_OR_PATH) or pick a timm model (tf_efficientnet_lite0, ",
                          "efficientnet_b0, vit_tiny_patch16_224, ...)");
       c.init = resolve_pretrained(c.pretrained);
-      std::cerr << "pretrained: " << c.pretrained << " -> " << c.init << "\n";
+      std::cerr << "pretrained: " << (c.init == c.pretrained ? c.init : c.pretrained + " -> " + c.init) << "\n";
     }
     c.device = Device::parse(device);
     if (c.asam && c.sam_rho <= 0) throw make_error("--asam needs --sam RHO (> 0)");
