@@ -111,12 +111,12 @@ MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
 Variable MBConv::forward(const Variable& x) {
   Variable h;
   if (depthwise_separable_) {
-    h = apply_act(act_, bn1->forward(conv_dw->forward(x)));
+    h = bn1->forward_act(conv_dw->forward(x), act_);
     if (se) h = se->forward(h);
     h = bn2->forward(conv_pw->forward(h));
   } else {
-    h = apply_act(act_, bn1->forward(conv_pw->forward(x)));
-    h = apply_act(act_, bn2->forward(conv_dw->forward(h)));
+    h = bn1->forward_act(conv_pw->forward(x), act_);
+    h = bn2->forward_act(conv_dw->forward(h), act_);
     if (se) h = se->forward(h);
     h = bn3->forward(conv_pwl->forward(h));
   }
@@ -181,9 +181,9 @@ void EfficientNet::reset_classifier(int64_t num_classes) {
 
 Variable EfficientNet::forward_features(const Variable& x) {
   EMBER_CHECK(x.dim() == 4 && x.size(1) == 3, "EfficientNet: input must be (N, 3, H, W), got ", shape_str(x.shape()));
-  Variable h = apply_act(config_.act, bn1->forward(conv_stem->forward(x)));
+  Variable h = bn1->forward_act(conv_stem->forward(x), config_.act);
   for (auto& b : block_list_) h = b->forward(h);
-  h = apply_act(config_.act, bn2->forward(conv_head->forward(h)));
+  h = bn2->forward_act(conv_head->forward(h), config_.act);
   return flatten(mean(h, {2, 3}, /*keepdim=*/false), 1);
 }
 

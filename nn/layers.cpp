@@ -58,14 +58,14 @@ Variable Conv2d::forward(const Variable& x) {
   EMBER_CHECK(x.dim() == 4, "Conv2d: input must be (N, C, H, W), got ", shape_str(x.shape()));
   auto [top, bottom] = tf_same_pads(x.size(2), kernel_size, params.stride_h, params.dilation_h);
   auto [left, right] = tf_same_pads(x.size(3), kernel_size, params.stride_w, params.dilation_w);
-  // The symmetric part is the convolution's own zero padding; only the extra bottom/right
-  // pixel (an odd total, stride 2) is materialised.
+  // The symmetric part is the convolution's own zero padding, the odd bottom/right pixel of a
+  // stride-2 conv its extra padding: nothing is copied.
   Conv2dParams p = params;
   p.pad_h = top;
   p.pad_w = left;
-  if (bottom == top && right == left) return conv2d(x, weight, bias, p);
-  Variable padded = pad(x, {0, right - left, 0, bottom - top});
-  return conv2d(padded, weight, bias, p);
+  p.extra_pad_h = bottom - top;
+  p.extra_pad_w = right - left;
+  return conv2d(x, weight, bias, p);
 }
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
@@ -78,11 +78,18 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
   bias = register_parameter("bias", zeros({channels}));
 }
 
-Variable BatchNorm2d::forward(const Variable& x) {
+Variable BatchNorm2d::forward(const Variable& x) { return forward_act(x, Act::identity); }
+
+Variable BatchNorm2d::forward_act(const Variable& x, Act act) {
+  BatchNormClamp clamp;
+  if (act == Act::relu) clamp.lo = 0;
+  if (act == Act::relu6) clamp = {0, 6};
+  const bool fused = act == Act::identity || clamp.active();
   if (is_training() && !stats_frozen_) num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   // Frozen stats in training: normalise with batch statistics but leave running stats alone.
-  return batch_norm(x, weight, bias, stats_frozen_ ? Tensor() : running_mean, stats_frozen_ ? Tensor() : running_var,
-                    is_training(), momentum, eps);
+  Variable y = batch_norm(x, weight, bias, stats_frozen_ ? Tensor() : running_mean,
+                          stats_frozen_ ? Tensor() : running_var, is_training(), momentum, eps, clamp);
+  return fused ? y : apply_act(act, y);
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {

@@ -49,10 +49,15 @@ class Conv2d : public UnaryModule {
 // TF "SAME" padding of one axis: (before, after) for input size `size`.
 std::pair<int64_t, int64_t> tf_same_pads(int64_t size, int64_t kernel, int64_t stride, int64_t dilation);
 
+enum class Act;  // below
+
 class BatchNorm2d : public UnaryModule {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Variable forward(const Variable& x) override;
+  // apply_act(act, forward(x)); ReLU and ReLU6 are fused into the batch norm (one pass fewer
+  // over memory each way), the other activations follow it.
+  Variable forward_act(const Variable& x, Act act);
   // SAM's second forward pass must not update the running statistics.
   void set_stats_frozen(bool frozen) { stats_frozen_ = frozen; }
   Variable weight, bias;

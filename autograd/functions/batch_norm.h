@@ -7,7 +7,9 @@
 
 namespace ember {
 
+// With a clamp, the activation that follows (ReLU, ReLU6) is fused in: clamp(batch_norm(x)).
 Variable batch_norm(const Variable& x, const Variable& weight, const Variable& bias, Tensor running_mean,
-                    Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+                    Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5,
+                    const BatchNormClamp& clamp = {});
 
 }  // namespace ember

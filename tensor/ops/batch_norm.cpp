@@ -1,6 +1,7 @@
 #include "tensor/ops/batch_norm.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tensor/cuda/runtime.h"
 #include "tensor/profiler.h"
@@ -10,17 +11,17 @@ namespace cpu {
 void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                         const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
                         const Tensor& save_invstd, const BatchNormArgs& args);
-void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         const BatchNormArgs& args);
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
+                         const Tensor& dbias, const BatchNormArgs& args);
 }  // namespace cpu
 namespace cuda {
 void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                         const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
                         const Tensor& save_invstd, const BatchNormArgs& args);
-void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         const BatchNormArgs& args);
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
+                         const Tensor& dbias, const BatchNormArgs& args);
 }  // namespace cuda
 
 namespace {
@@ -59,11 +60,18 @@ BatchNormArgs dims_of(const Tensor& x) {
   throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");
 }
 
+void check_clamp(const char* op, const BatchNormClamp& c) {
+  EMBER_CHECK(!std::isnan(c.lo) && !std::isnan(c.hi) && c.lo <= c.hi, op, ": clamp bounds must satisfy lo <= hi, got [",
+              c.lo, ", ", c.hi, "]");
+}
+
 }  // namespace
 
 BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                           Tensor running_var, bool training, double momentum, double eps) {
+                           Tensor running_var, bool training, double momentum, double eps,
+                           const BatchNormClamp& clamp) {
   const char* op = "batch_norm";
+  check_clamp(op, clamp);
   EMBER_CHECK(x.defined(), op, ": undefined input");
   EMBER_CHECK(x.dim() >= 2, op, ": x has shape ", x.shape_str(), ", expected (N, C) or (N, C, *)");
   EMBER_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x has dtype ", dtype_name(x.dtype()),
@@ -80,6 +88,7 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   args.training = training;
   args.momentum = momentum;
   args.eps = eps;
+  args.clamp = clamp;
   if (training)
     EMBER_CHECK(args.N * args.L > 1, op, ": training needs more than one value per channel, got x of shape ",
                 x.shape_str());
@@ -110,8 +119,10 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
 }
 
 BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                                   const Tensor& save_mean, const Tensor& save_invstd, bool training) {
+                                   const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                   const Tensor& bias, const BatchNormClamp& clamp) {
   const char* op = "batch_norm_backward";
+  check_clamp(op, clamp);
   EMBER_CHECK(grad.defined() && x.defined(), op, ": undefined grad or x");
   EMBER_CHECK(x.dim() >= 2, op, ": x has shape ", x.shape_str(), ", expected (N, C) or (N, C, *)");
   EMBER_CHECK(grad.shape() == x.shape(), op, ": grad has shape ", grad.shape_str(), " but x has ", x.shape_str());
@@ -122,23 +133,25 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   EMBER_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x has dtype ", dtype_name(x.dtype()),
               ", expected f32 or f64");
   check_channel_tensor(op, "weight", weight, x, true);
+  check_channel_tensor(op, "bias", bias, x, true);
   check_channel_tensor(op, "save_mean", save_mean, x, false);
   check_channel_tensor(op, "save_invstd", save_invstd, x, false);
   BatchNormArgs args = dims_of(x);
   args.training = training;
+  args.clamp = clamp;
   Tensor gc = grad.contiguous(), xc = x.contiguous();
-  Tensor w = as_kernel_operand(weight, x.dtype());
+  Tensor w = as_kernel_operand(weight, x.dtype()), b = as_kernel_operand(bias, x.dtype());
   Tensor mean = as_kernel_operand(save_mean, x.dtype()), invstd = as_kernel_operand(save_invstd, x.dtype());
   Tensor dx = empty(x.shape(), x.dtype(), x.device());
   Tensor dweight = empty({args.C}, x.dtype(), x.device());
   Tensor dbias = empty({args.C}, x.dtype(), x.device());
   profile_count(8.0 * x.numel(), static_cast<double>((training ? 5 : 4) * x.nbytes()));
   if (x.device().is_cpu()) {
-    cpu::batch_norm_backward(gc, xc, w, mean, invstd, dx, dweight, dbias, args);
+    cpu::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args);
   } else {
 #ifdef EMBER_WITH_CUDA
     cuda::set_device(x.device().index);
-    cuda::batch_norm_backward(gc, xc, w, mean, invstd, dx, dweight, dbias, args);
+    cuda::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args);
 #else
     no_cuda(op);
 #endif

@@ -18,13 +18,28 @@
 //   eval (μ, σ² are constants):
 //     dx = γ_c r_c · g
 //
+// Fused clamp (the activation after a BatchNorm: ReLU = [0, ∞), ReLU6 = [0, 6]):
+//   y = clamp(z, lo, hi),  z = γ_c x̂ + β_c
+// and backward first replaces g by g·[lo ≤ z ≤ hi] (clamp's own gradient), z recomputed from x
+// with the forward's arithmetic, then proceeds as above. One pass over memory fewer each way than
+// batch_norm followed by clamp, and z is never stored.
+//
 // CPU: one fused pass per statistic per channel (shifted sums in double), parallel over C.
 // CUDA: a block per channel reduces (Welford), then an elementwise kernel normalizes.
 // dtypes: f32, f64. Running stats of another dtype or layout are updated through a copy.
 #pragma once
+#include <limits>
+
 #include "tensor/tensor.h"
 
 namespace ember {
+
+// The clamp fused after batch norm: none by default.
+struct BatchNormClamp {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool active() const { return lo > -std::numeric_limits<double>::infinity() || hi < std::numeric_limits<double>::infinity(); }
+};
 
 struct BatchNormResult {
   Tensor out;          // x's shape
@@ -41,11 +56,14 @@ struct BatchNormGrads {
 // running_mean / running_var are updated in place when training (and may then be undefined,
 // both or neither); in eval they are required.
 BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                           Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+                           Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5,
+                           const BatchNormClamp& clamp = {});
 
-// dweight and dbias are always computed (the autograd wrapper drops what is not needed).
+// dweight and dbias are always computed (the autograd wrapper drops what is not needed). With a
+// clamp, bias (β, or undefined for 0) and the forward's clamp are needed to recompute z.
 BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                                   const Tensor& save_mean, const Tensor& save_invstd, bool training);
+                                   const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                   const Tensor& bias = Tensor(), const BatchNormClamp& clamp = {});
 
 // What the CPU and CUDA kernels receive. Tensors are contiguous and share x's dtype; weight,
 // bias, running_mean and running_var may be undefined.
@@ -53,6 +71,7 @@ struct BatchNormArgs {
   int64_t N = 0, C = 0, L = 0;
   bool training = true;
   double momentum = 0.1, eps = 1e-5;
+  BatchNormClamp clamp;
 };
 
 }  // namespace ember

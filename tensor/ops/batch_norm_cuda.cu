@@ -3,6 +3,8 @@
 //             or batch_norm_eval_stats_kernel, then batch_norm_apply_kernel (elementwise).
 //   backward: batch_norm_grad_sums_kernel (a block per channel: Σg, Σg(x-μ) -> dbias, dweight),
 //             then batch_norm_backward_input_kernel (elementwise).
+// A fused clamp (ReLU/ReLU6) is applied by the apply kernel; both backward kernels first mask g
+// by lo ≤ z ≤ hi with z recomputed from x (ClampGrad), so it costs no extra pass.
 // A block per channel is the plain first version: it leaves SMs idle when C is small and N·L
 // is large; splitting each channel over several blocks is the next step.
 #include <cfloat>
@@ -82,21 +84,40 @@ __global__ void batch_norm_eval_stats_kernel(const T* running_mean, const T* run
   save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
-// y = (x - μ_c)·γ_c r_c + β_c over (N, C, L); weight / bias may be null.
+// The fused clamp's bounds (±inf when there is none).
+template <class T>
+struct ClampBounds {
+  T lo, hi;
+  bool active;
+};
+
+// y = clamp((x - μ_c)·γ_c r_c + β_c, lo, hi) over (N, C, L); weight / bias may be null.
 template <class T>
 __global__ void batch_norm_apply_kernel(const T* x, const T* mean, const T* invstd, const T* weight, const T* bias,
-                                        T* out, int64_t total, int64_t C, int64_t L) {
+                                        T* out, int64_t total, int64_t C, int64_t L, ClampBounds<T> cb) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t c = (i / L) % C;
     T scale = invstd[c] * (weight ? weight[c] : T(1));
-    out[i] = (x[i] - mean[c]) * scale + (bias ? bias[c] : T(0));
+    T z = (x[i] - mean[c]) * scale + (bias ? bias[c] : T(0));
+    z = z < cb.lo ? cb.lo : z;  // NaN passes through, as clamp does
+    out[i] = z > cb.hi ? cb.hi : z;
   }
+}
+
+// g masked by the fused clamp: g where lo ≤ z ≤ hi, z recomputed as the apply kernel did.
+template <class T>
+__device__ __forceinline__ T clamp_grad(T g, T x, int64_t c, const T* mean, const T* invstd, const T* weight,
+                                        const T* bias, ClampBounds<T> cb) {
+  if (!cb.active) return g;
+  T z = (x - mean[c]) * (invstd[c] * (weight ? weight[c] : T(1))) + (bias ? bias[c] : T(0));
+  return cb.lo <= z && z <= cb.hi ? g : T(0);
 }
 
 // One block per channel: dbias = Σg, dweight = r·Σg(x-μ); the two sums also go to `sums`
 // (C, 2) for the input-gradient kernel.
 template <class T>
-__global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* mean, const T* invstd, T* dweight,
+__global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* mean, const T* invstd,
+                                            const T* weight, const T* bias, ClampBounds<T> cb, T* dweight,
                                             T* dbias, T* sums, int64_t C, int64_t L, int64_t M) {
   using A = T;
   __shared__ A sg_part[kBlock];
@@ -106,7 +127,7 @@ __global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* 
   A sg = 0, sgx = 0;
   for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
     int64_t off = channel_offset(i, c, C, L);
-    A g = grad[off];
+    A g = clamp_grad(grad[off], x[off], c, mean, invstd, weight, bias, cb);
     sg += g;
     sgx += g * (x[off] - mu);
   }
@@ -131,18 +152,20 @@ __global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* 
 // training: dx = γr (g - Σg/M - (x - μ) r² Σg(x-μ)/M);  eval: dx = γr g.
 template <class T>
 __global__ void batch_norm_backward_input_kernel(const T* grad, const T* x, const T* mean, const T* invstd,
-                                                 const T* weight, const T* sums, T* dx, int64_t total, int64_t C,
-                                                 int64_t L, int64_t M, bool training) {
+                                                 const T* weight, const T* bias, ClampBounds<T> cb, const T* sums,
+                                                 T* dx, int64_t total, int64_t C, int64_t L, int64_t M,
+                                                 bool training) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t c = (i / L) % C;
+    T gi = clamp_grad(grad[i], x[i], c, mean, invstd, weight, bias, cb);
     T r = invstd[c];
     T k = r * (weight ? weight[c] : T(1));
     if (training) {
       T mean_g = sums[2 * c] / static_cast<T>(M);
       T slope = r * r * sums[2 * c + 1] / static_cast<T>(M);
-      dx[i] = k * (grad[i] - mean_g - (x[i] - mean[c]) * slope);
+      dx[i] = k * (gi - mean_g - (x[i] - mean[c]) * slope);
     } else {
-      dx[i] = k * grad[i];
+      dx[i] = k * gi;
     }
   }
 }
@@ -155,6 +178,11 @@ int elementwise_grid(int64_t n) {
 template <class T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? static_cast<const T*>(t.data_ptr()) : nullptr;
+}
+
+template <class T>
+ClampBounds<T> bounds_of(const BatchNormArgs& a) {
+  return {static_cast<T>(a.clamp.lo), static_cast<T>(a.clamp.hi), a.clamp.active()};
 }
 
 template <class T>
@@ -181,14 +209,14 @@ void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (total == 0) return;
   batch_norm_apply_kernel<T><<<elementwise_grid(total), 256, 0, stream>>>(
       static_cast<const T*>(x.data_ptr()), sm, si, ptr_or_null<T>(weight), ptr_or_null<T>(bias),
-      static_cast<T*>(out.data_ptr()), total, a.C, a.L);
+      static_cast<T*>(out.data_ptr()), total, a.C, a.L, bounds_of<T>(a));
   EMBER_CUDA_CHECK_LAUNCH("batch_norm_apply_kernel");
 }
 
 template <class T>
-void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                   const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                   const BatchNormArgs& a) {
+void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                   const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
+                   const Tensor& dbias, const BatchNormArgs& a) {
   cudaStream_t stream = stream_of(current_stream());
   const int64_t M = a.N * a.L, total = a.N * a.C * a.L;
   if (a.C == 0) return;
@@ -197,13 +225,15 @@ void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, co
   const T* xp = static_cast<const T*>(x.data_ptr());       // (N, C, L)
   const T* mean = static_cast<const T*>(save_mean.data_ptr());
   const T* invstd = static_cast<const T*>(save_invstd.data_ptr());
+  const T* w = ptr_or_null<T>(weight);
+  const T* b = ptr_or_null<T>(bias);
   batch_norm_grad_sums_kernel<T><<<static_cast<unsigned>(a.C), kBlock, 0, stream>>>(
-      g, xp, mean, invstd, static_cast<T*>(dweight.data_ptr()), static_cast<T*>(dbias.data_ptr()),
+      g, xp, mean, invstd, w, b, bounds_of<T>(a), static_cast<T*>(dweight.data_ptr()), static_cast<T*>(dbias.data_ptr()),
       static_cast<T*>(sums.data_ptr()), a.C, a.L, M);
   EMBER_CUDA_CHECK_LAUNCH("batch_norm_grad_sums_kernel");
   if (total == 0) return;
   batch_norm_backward_input_kernel<T><<<elementwise_grid(total), 256, 0, stream>>>(
-      g, xp, mean, invstd, ptr_or_null<T>(weight), static_cast<const T*>(sums.data_ptr()),
+      g, xp, mean, invstd, w, b, bounds_of<T>(a), static_cast<const T*>(sums.data_ptr()),
       static_cast<T*>(dx.data_ptr()), total, a.C, a.L, M, a.training);
   EMBER_CUDA_CHECK_LAUNCH("batch_norm_backward_input_kernel");
 }
@@ -218,11 +248,11 @@ void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bia
   });
 }
 
-void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                         const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         const BatchNormArgs& args) {
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
+                         const Tensor& dbias, const BatchNormArgs& args) {
   dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
-    backward_impl<decltype(tag)>(grad, x, weight, save_mean, save_invstd, dx, dweight, dbias, args);
+    backward_impl<decltype(tag)>(grad, x, weight, bias, save_mean, save_invstd, dx, dweight, dbias, args);
   });
 }
 

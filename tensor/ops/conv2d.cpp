@@ -20,15 +20,16 @@ namespace {
 
 std::string params_str(const Conv2dParams& p) {
   std::ostringstream os;
-  os << "stride (" << p.stride_h << ", " << p.stride_w << "), padding (" << p.pad_h << ", " << p.pad_w
-     << "), dilation (" << p.dilation_h << ", " << p.dilation_w << "), groups " << p.groups;
+  os << "stride (" << p.stride_h << ", " << p.stride_w << "), padding (" << p.pad_h << ", " << p.pad_w << ")";
+  if (p.extra_pad_h || p.extra_pad_w) os << " + bottom/right (" << p.extra_pad_h << ", " << p.extra_pad_w << ")";
+  os << ", dilation (" << p.dilation_h << ", " << p.dilation_w << "), groups " << p.groups;
   return os.str();
 }
 
 void check_params(const char* op, const Conv2dParams& p) {
   EMBER_CHECK(p.stride_h > 0 && p.stride_w > 0, op, ": stride must be positive, got ", params_str(p));
   EMBER_CHECK(p.dilation_h > 0 && p.dilation_w > 0, op, ": dilation must be positive, got ", params_str(p));
-  EMBER_CHECK(p.pad_h >= 0 && p.pad_w >= 0, op, ": padding must be non-negative, got ", params_str(p));
+  EMBER_CHECK(p.pad_h >= 0 && p.pad_w >= 0 && p.extra_pad_h >= 0 && p.extra_pad_w >= 0, op, ": padding must be non-negative, got ", params_str(p));
   EMBER_CHECK(p.groups > 0, op, ": groups must be positive, got ", params_str(p));
 }
 
@@ -53,6 +54,7 @@ Conv2dGeometry conv2d_geometry(const Shape& xs, const Shape& ws, const Conv2dPar
   g.O = ws[0], g.kh = ws[2], g.kw = ws[3];
   g.groups = p.groups;
   g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w, g.dh = p.dilation_h, g.dw = p.dilation_w;
+  g.eh = p.extra_pad_h, g.ew = p.extra_pad_w;
   EMBER_CHECK(g.C % g.groups == 0, "conv2d: input ", shape_str(xs), " has ", g.C, " channels, not divisible by groups ",
               g.groups);
   EMBER_CHECK(g.O > 0 && g.O % g.groups == 0, "conv2d: weight ", shape_str(ws), " has ", g.O,
@@ -63,11 +65,10 @@ Conv2dGeometry conv2d_geometry(const Shape& xs, const Shape& ws, const Conv2dPar
               g.Cg, " (C/groups), but weight is ", shape_str(ws));
   EMBER_CHECK(g.kh > 0 && g.kw > 0, "conv2d: empty kernel in weight ", shape_str(ws));
   const int64_t ext_h = g.dh * (g.kh - 1) + 1, ext_w = g.dw * (g.kw - 1) + 1;
-  EMBER_CHECK(ext_h <= g.H + 2 * g.ph && ext_w <= g.W + 2 * g.pw, "conv2d: kernel ", g.kh, "x", g.kw,
-              " (extent ", ext_h, "x", ext_w, " with dilation) is larger than the padded input ", g.H + 2 * g.ph, "x",
-              g.W + 2 * g.pw, " (input ", shape_str(xs), ", weight ", shape_str(ws), ", ", params_str(p), ")");
-  g.OH = (g.H + 2 * g.ph - ext_h) / g.sh + 1;
-  g.OW = (g.W + 2 * g.pw - ext_w) / g.sw + 1;
+  EMBER_CHECK(ext_h <= g.Hp() && ext_w <= g.Wp(), "conv2d: kernel ", g.kh, "x", g.kw, " (extent ", ext_h, "x", ext_w,
+              " with dilation) is larger than the padded input ", g.Hp(), "x", g.Wp(), " (input ", shape_str(xs), ", weight ", shape_str(ws), ", ", params_str(p), ")");
+  g.OH = (g.Hp() - ext_h) / g.sh + 1;
+  g.OW = (g.Wp() - ext_w) / g.sw + 1;
   return g;
 }
 

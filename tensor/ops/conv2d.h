@@ -2,7 +2,9 @@
 //
 // Shapes: x (N, C, H, W), w (O, C/G, kh, kw), bias (O) or undefined, out (N, O, OH, OW), with
 //   G = groups, Cg = C/G input and Og = O/G output channels per group (g(o) = o / Og),
-//   OH = ⌊(H + 2·ph − dh·(kh−1) − 1) / sh⌋ + 1   (OW likewise with pw, dw, kw, sw).
+//   OH = ⌊(H + 2·ph + eh − dh·(kh−1) − 1) / sh⌋ + 1   (OW likewise with pw, ew, dw, kw, sw),
+// where eh (ew) ≥ 0 extra zero rows (columns) pad the bottom (right) only: TensorFlow's "SAME"
+// padding of a stride-2 conv puts its odd pixel there (timm's tf_* models), with no copy.
 // Forward (x is 0 outside [0, H) × [0, W), i.e. zero padding):
 //   out[n, o, oh, ow] = bias[o] + Σ_{c<Cg} Σ_{i<kh} Σ_{j<kw}
 //                       x[n, g(o)·Cg + c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] · w[o, c, i, j]
@@ -39,6 +41,7 @@ struct Conv2dParams {
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  int64_t extra_pad_h = 0, extra_pad_w = 0;  // more zero rows at the bottom, columns at the right
 
   // The same stride, padding and dilation along both axes.
   static Conv2dParams square(int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1) {
@@ -63,6 +66,9 @@ struct Conv2dGeometry {
   int64_t OH, OW;        // out
   int64_t groups, Cg, Og;
   int64_t sh, sw, ph, pw, dh, dw;
+  int64_t eh, ew;        // the extra bottom / right padding
+  int64_t Hp() const { return H + 2 * ph + eh; }  // the padded input
+  int64_t Wp() const { return W + 2 * pw + ew; }
   bool depthwise() const { return groups == C && groups > 1; }  // Cg = 1, O = C·multiplier
   int64_t multiplier() const { return O / C; }                  // depthwise only
   double flops() const { return 2.0 * N * O * OH * OW * Cg * kh * kw; }

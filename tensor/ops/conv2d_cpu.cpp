@@ -48,7 +48,7 @@ std::vector<Range> row_ranges(const Conv2dGeometry& g) {
 
 // A 1×1 conv with unit stride and no padding reads x_g (Cg, H·W) as its column matrix.
 bool needs_no_im2col(const Conv2dGeometry& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.Hp() == g.H && g.Wp() == g.W;
 }
 
 // col[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside).
@@ -281,7 +281,7 @@ void dense_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometr
 
 // ---- depthwise: output channel o reads input channel o / M ---------------------------
 //
-// Polyphase planes. Element (r, c) of the zero-padded input plane (Hp, Wp) = (H + 2·ph, W + 2·pw)
+// Polyphase planes. Element (r, c) of the zero-padded input plane (Hp, Wp) = (H + 2·ph + eh, W + 2·pw + ew)
 // goes to phase (r mod sh, c mod sw) at (r div sh, c div sw); each phase plane is
 // (Hq, Wq) = (⌈Hp/sh⌉, ⌈Wp/sw⌉). Tap (i, j) then reads ONE phase plane, shifted by
 // (a, b) = ((i·dh) div sh, (j·dw) div sw):   out[oh, ow] += w[i, j] · phase[oh + a, ow + b].
@@ -301,8 +301,8 @@ struct PhaseLayout {
 
 PhaseLayout phase_layout(const Conv2dGeometry& g) {
   PhaseLayout p;
-  p.Hq = (g.H + 2 * g.ph + g.sh - 1) / g.sh;
-  p.Wq = (g.W + 2 * g.pw + g.sw - 1) / g.sw;
+  p.Hq = (g.Hp() + g.sh - 1) / g.sh;
+  p.Wq = (g.Wp() + g.sw - 1) / g.sw;
   p.plane = p.Hq * p.Wq;
   p.L = (g.OH - 1) * p.Wq + g.OW;
   p.size = g.sh * g.sw * p.plane;
@@ -490,7 +490,7 @@ struct ChannelsLast {
   int64_t Hp, Wp, P, KK;
   std::vector<int64_t> tap;  // per tap t = i·kw + j: its offset in xp, in positions
   explicit ChannelsLast(const Conv2dGeometry& g)
-      : Hp(g.H + 2 * g.ph), Wp(g.W + 2 * g.pw), P(g.OH * g.OW), KK(g.kh * g.kw) {
+      : Hp(g.Hp()), Wp(g.Wp()), P(g.OH * g.OW), KK(g.kh * g.kw) {
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) tap.push_back(i * g.dh * Wp + j * g.dw);
   }

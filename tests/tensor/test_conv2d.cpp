@@ -29,8 +29,8 @@ struct Reference {
 
   Reference(const Shape& xs, const Shape& ws, const Conv2dParams& q)
       : N(xs[0]), C(xs[1]), H(xs[2]), W(xs[3]), O(ws[0]), Cg(ws[1]), Og(ws[0] / q.groups), kh(ws[2]), kw(ws[3]), p(q) {
-    OH = (H + 2 * p.pad_h - p.dilation_h * (kh - 1) - 1) / p.stride_h + 1;
-    OW = (W + 2 * p.pad_w - p.dilation_w * (kw - 1) - 1) / p.stride_w + 1;
+    OH = (H + 2 * p.pad_h + p.extra_pad_h - p.dilation_h * (kh - 1) - 1) / p.stride_h + 1;
+    OW = (W + 2 * p.pad_w + p.extra_pad_w - p.dilation_w * (kw - 1) - 1) / p.stride_w + 1;
   }
   Shape out_shape() const { return {N, O, OH, OW}; }
 
@@ -75,6 +75,12 @@ struct Reference {
 Conv2dParams params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
   return Conv2dParams{sh, sw, ph, pw, dh, dw, groups};
 }
+// TensorFlow "SAME" style: the symmetric padding plus eh rows at the bottom, ew columns at the right.
+Conv2dParams extra(Conv2dParams p, int64_t eh, int64_t ew) {
+  p.extra_pad_h = eh;
+  p.extra_pad_w = ew;
+  return p;
+}
 
 std::vector<Case> cases() {
   return {
@@ -102,6 +108,13 @@ std::vector<Case> cases() {
       // 1×1 as one GEMM over the batch (planes up to 16×16; SE convs at 1×1) and per sample above.
       {"dense1x1_se_1x1_plane", {5, 12, 1, 1}, {3, 12, 1, 1}, Conv2dParams{}},
       {"dense1x1_per_sample_17x16", {2, 3, 17, 16}, {4, 3, 1, 1}, Conv2dParams{}},
+      // Extra bottom/right padding (TF "SAME" on even sizes at stride 2): every kernel family.
+      {"dense3x3_s2_same", {2, 3, 8, 10}, {4, 3, 3, 3}, extra(Conv2dParams::square(2, 0), 1, 1)},
+      {"dense1x1_extra_only", {2, 3, 5, 4}, {2, 3, 1, 1}, extra(Conv2dParams{}, 2, 1), false},
+      {"depthwise3x3_s2_same", {2, 5, 8, 8}, {5, 1, 3, 3}, extra(Conv2dParams::square(2, 0, 1, 5), 1, 1)},
+      {"depthwise5x5_s2_same_m2", {2, 3, 10, 12}, {6, 1, 5, 5}, extra(Conv2dParams::square(2, 1, 1, 3), 1, 1)},
+      {"depthwise3x3_s2_same_polyphase_34", {1, 2, 34, 34}, {2, 1, 3, 3}, extra(Conv2dParams::square(2, 0, 1, 2), 1, 1)},
+      {"depthwise3x3_asymmetric_rows_only", {2, 4, 7, 6}, {4, 1, 3, 3}, extra(Conv2dParams::square(1, 1, 1, 4), 2, 0)},
   };
 }
 
@@ -190,6 +203,8 @@ TEST(Conv2d, GradcheckDenseGroupedDepthwise) {
       {"grouped2", {1, 4, 4, 4}, {4, 2, 3, 3}, Conv2dParams::square(1, 1, 1, 2)},
       {"depthwise_m1_5x5", {2, 3, 6, 6}, {3, 1, 5, 5}, Conv2dParams::square(2, 2, 1, 3)},
       {"depthwise_m2", {1, 2, 5, 6}, {4, 1, 3, 3}, Conv2dParams::square(1, 1, 1, 2)},
+      {"dense_s2_same", {1, 2, 6, 6}, {2, 2, 3, 3}, extra(Conv2dParams::square(2, 0), 1, 1)},
+      {"depthwise_s2_same", {2, 3, 6, 8}, {3, 1, 3, 3}, extra(Conv2dParams::square(2, 0, 1, 3), 1, 1)},
   };
   for (const Case& c : small) {
     SCOPED_TRACE(c.name);
@@ -247,6 +262,7 @@ TEST(Conv2d, RejectsBadShapesAndParams) {
                {"conv2d", "extent 11x11", "larger than the padded input"});
   expect_error([&] { conv2d(x, w, Tensor(), Conv2dParams::square(0)); }, {"conv2d", "stride must be positive"});
   expect_error([&] { conv2d(x, w, Tensor(), Conv2dParams::square(1, -1)); }, {"conv2d", "padding"});
+  expect_error([&] { conv2d(x, w, Tensor(), extra(Conv2dParams{}, 0, -1)); }, {"conv2d", "padding", "bottom/right (0, -1)"});
   expect_error([&] { conv2d(x.flatten(2), w, Tensor(), {}); }, {"conv2d", "(N, C, H, W)", "[2, 4, 64]"});
   expect_error([&] { conv2d(x, w.to(DType::f64), Tensor(), {}); }, {"conv2d", "f32", "f64"});
   expect_error([&] { conv2d(x, w, random_tensor({5}, DType::f32), {}); }, {"conv2d", "bias", "[5]"});

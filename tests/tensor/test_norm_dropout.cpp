@@ -1,7 +1,9 @@
 // batch_norm, layer_norm, dropout and drop_path: forward against float64 references written
 // here with plain loops, running-stat updates, gradients by finite differences, errors, and
 // CUDA against the CPU.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "tests/support/test_util.h"
 
@@ -161,6 +163,90 @@ TEST(BatchNorm, GradientsTrainingAndEval) {
   }, {x}));
 }
 
+// The fused clamp (ReLU, ReLU6 after the batch norm): forward against clamp of the float64
+// reference; backward against the unfused composition batch_norm → clamp through autograd
+// (an independent path: clamp's own backward kernel); gradients by finite differences.
+TEST(BatchNorm, FusedClampMatchesBatchNormThenClamp) {
+  const BatchNormClamp relu{0.0, std::numeric_limits<double>::infinity()}, relu6{0.0, 6.0};
+  // β wide enough that z lands on both sides of 0 and above 6 in most channels.
+  for (Shape shape : {Shape{6, 4}, Shape{3, 5, 4, 3}, Shape{2, 3, 7}}) {
+    for (const BatchNormClamp& cl : {relu, relu6, BatchNormClamp{-0.5, 0.25}}) {
+      for (bool training : {true, false}) {
+        for (DType dt : {DType::f64, DType::f32}) {
+          SCOPED_TRACE(shape_str(shape) + " [" + std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "] training " +
+                       std::to_string(training) + " " + dtype_name(dt));
+          int64_t N, C, L;
+          split_ncl(shape, N, C, L);
+          Tensor x = random_tensor(shape, DType::f64, -2.0, 3.0, 21);
+          Tensor w = random_tensor({C}, DType::f64, 1.0, 4.0, 22);
+          Tensor b = random_tensor({C}, DType::f64, -2.0, 6.0, 23);
+          Tensor rm = random_tensor({C}, DType::f64, -0.2, 0.2, 24), rv = random_tensor({C}, DType::f64, 0.5, 1.5, 25);
+          // forward against the reference, clamped here
+          std::vector<double> expected;
+          if (training) {
+            expected = batch_norm_ref(values(x), N, C, L, values(w), values(b), 1e-5).out;
+          } else {
+            std::vector<double> xv = values(x), m = values(rm), v = values(rv), wv = values(w), bv = values(b);
+            for (size_t i = 0; i < xv.size(); ++i) {
+              int64_t c = (static_cast<int64_t>(i) / L) % C;
+              expected.push_back((xv[i] - m[c]) / std::sqrt(v[c] + 1e-5) * wv[c] + bv[c]);
+            }
+          }
+          int below = 0, above = 0;
+          for (double& e : expected) {
+            below += e < cl.lo;
+            above += e > cl.hi;
+            e = std::min(std::max(e, cl.lo), cl.hi);
+          }
+          EXPECT_GT(below, 0);
+          if (cl.hi < 10) {
+            EXPECT_GT(above, 0);
+          }
+          BatchNormResult r = batch_norm(non_contiguous(x.to(dt)), w.to(dt), b.to(dt), rm.to(dt), rv.to(dt), training,
+                                         0.1, 1e-5, cl);
+          const double tol = dt == DType::f64 ? 1e-10 : 2e-5;
+          EXPECT_TRUE(all_close(r.out, expected, tol, tol));
+          // backward against batch_norm → clamp through autograd
+          Tensor g = random_tensor(shape, dt, -1.0, 1.0, 26);
+          Variable xv(x.to(dt), true), wv(w.to(dt), true), bv(b.to(dt), true);
+          Variable fused = batch_norm(xv, wv, bv, rm.to(dt), rv.to(dt), training, 0.1, 1e-5, cl);
+          Variable xu(x.to(dt), true), wu(w.to(dt), true), bu(b.to(dt), true);
+          Variable unfused = clamp(batch_norm(xu, wu, bu, rm.to(dt), rv.to(dt), training, 0.1, 1e-5), cl.lo, cl.hi);
+          EXPECT_TRUE(all_close(fused.data(), unfused.data(), tol, tol));
+          fused.backward(g);
+          unfused.backward(g);
+          const double gtol = dt == DType::f64 ? 1e-10 : 1e-4;
+          EXPECT_TRUE(all_close(xv.grad(), xu.grad(), gtol, gtol));
+          EXPECT_TRUE(all_close(wv.grad(), wu.grad(), gtol, gtol));
+          EXPECT_TRUE(all_close(bv.grad(), bu.grad(), gtol, gtol));
+        }
+      }
+    }
+  }
+}
+
+TEST(BatchNorm, FusedClampGradients) {
+  for (bool training : {true, false}) {
+    for (Shape shape : {Shape{5, 3}, Shape{2, 3, 2, 2}}) {
+      int64_t C = shape[1];
+      Variable x(random_tensor(shape, DType::f64, -1.0, 1.0, 81), true);
+      Variable w(random_tensor({C}, DType::f64, 0.5, 1.5, 82), true);
+      Variable b(random_tensor({C}, DType::f64, -0.5, 0.5, 83), true);
+      Tensor rm = random_tensor({C}, DType::f64, -0.2, 0.2, 84), rv = random_tensor({C}, DType::f64, 0.5, 1.5, 85);
+      auto f = [&](const std::vector<Variable>& in) {
+        return batch_norm(in[0], in[1], in[2], rm.clone(), rv.clone(), training, 0.1, 1e-5, BatchNormClamp{-0.3, 0.4});
+      };
+      EXPECT_TRUE(gradcheck(f, {x, w, b})) << "training " << training << " " << shape_str(shape);
+    }
+  }
+  // ReLU without affine parameters: β = 0, so the mask is the sign of x̂.
+  Variable x(random_tensor({4, 3, 2}, DType::f64, -1.0, 1.0, 86), true);
+  EXPECT_TRUE(gradcheck([](const std::vector<Variable>& in) {
+    return batch_norm(in[0], Variable(), Variable(), Tensor(), Tensor(), true, 0.1, 1e-5,
+                      BatchNormClamp{0.0, std::numeric_limits<double>::infinity()});
+  }, {x}));
+}
+
 TEST(BatchNorm, ErrorsNameTheProblem) {
   Tensor x = random_tensor({4, 3, 2}, DType::f32);
   EXPECT_NE(error_of([&] { batch_norm(x, ones({4}), Tensor(), Tensor(), Tensor(), true); })
@@ -180,6 +266,12 @@ TEST(BatchNorm, ErrorsNameTheProblem) {
             std::string::npos);
   EXPECT_NE(error_of([&] { batch_norm_backward(ones({4, 3}), x, Tensor(), zeros({3}), ones({3}), true); })
                 .find("grad has shape [4, 3] but x has [4, 3, 2]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, {6.0, 0.0}); })
+                .find("batch_norm: clamp bounds must satisfy lo <= hi, got [6, 0]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, {std::nan(""), 1.0}); })
+                .find("clamp bounds"),
             std::string::npos);
 }
 
@@ -383,6 +475,17 @@ TEST(Cuda, BatchNormMatchesCpu) {
       EXPECT_TRUE(all_close(gd.dx.cpu(), gc.dx, 1e-3, 1e-4));
       EXPECT_TRUE(all_close(gd.dweight.cpu(), gc.dweight, 1e-3, 1e-3));
       EXPECT_TRUE(all_close(gd.dbias.cpu(), gc.dbias, 1e-3, 1e-3));
+      // with a fused ReLU6
+      const BatchNormClamp relu6{0.0, 6.0};
+      BatchNormResult cc = batch_norm(x, w, b, rm.clone(), rv.clone(), training, 0.1, 1e-5, relu6);
+      BatchNormResult dc = batch_norm(x.to(dev), w.to(dev), b.to(dev), rm_d.clone(), rv_d.clone(), training, 0.1, 1e-5, relu6);
+      EXPECT_TRUE(all_close(dc.out.cpu(), cc.out, 1e-4, 1e-4));
+      BatchNormGrads gcc = batch_norm_backward(g, x, w, cc.save_mean, cc.save_invstd, training, b, relu6);
+      BatchNormGrads gdc = batch_norm_backward(g.to(dev), x.to(dev), w.to(dev), dc.save_mean, dc.save_invstd, training,
+                                               b.to(dev), relu6);
+      EXPECT_TRUE(all_close(gdc.dx.cpu(), gcc.dx, 1e-3, 1e-4));
+      EXPECT_TRUE(all_close(gdc.dweight.cpu(), gcc.dweight, 1e-3, 1e-3));
+      EXPECT_TRUE(all_close(gdc.dbias.cpu(), gcc.dbias, 1e-3, 1e-3));
     }
   }
 }
