@@ -606,17 +606,21 @@ void depthwise_cl_backward_weight(const T* gout, const T* x, T* dw, const Conv2d
     }
 }
 
-// Channels-last for multiplier 1 and planes up to 32×32; bigger planes run faster through the
-// polyphase kernels (one long vector loop per tap, no transposes). EMBER_CONV_DW=1 forces
-// polyphase, =2 channels-last (for measuring).
-constexpr int64_t kChannelsLastMaxPlane = 32 * 32;
+// Channels-last for multiplier 1 and planes up to 8×8, or up to 32×32 at stride 2 (whose
+// polyphase split is a scalar scatter); other planes run faster through the polyphase kernels
+// (one long vector loop per tap, no transposes). Measured 2026-11-29 (2 threads, the profile of
+// ember-bench-train, depthwise ms forward + backward over 5 steps, this rule vs channels-last up
+// to 32×32): effnet_b0 at 32×32 455–470 vs 497–504, tf_efficientnet_lite0 at 96×96 995–1080 vs
+// 1128–1134. EMBER_CONV_DW=1 forces polyphase, =2 channels-last (for measuring).
+constexpr int64_t kChannelsLastMaxPlane = 8 * 8;
+constexpr int64_t kChannelsLastMaxStridedPlane = 32 * 32;
 bool use_channels_last(const Conv2dGeometry& g) {
   static const int mode = [] {
     const char* e = std::getenv("EMBER_CONV_DW");
     return e ? std::atoi(e) : 0;
   }();
   if (g.multiplier() != 1 || mode == 1) return false;
-  return mode == 2 || g.H * g.W <= kChannelsLastMaxPlane;
+  return mode == 2 || g.H * g.W <= kChannelsLastMaxPlane || (g.sh > 1 && g.H * g.W <= kChannelsLastMaxStridedPlane);
 }
 
 }  // namespace

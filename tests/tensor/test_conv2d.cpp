@@ -101,8 +101,8 @@ std::vector<Case> cases() {
       {"depthwise_s1_dilation2_m2", {2, 3, 9, 10}, {6, 1, 3, 3}, params(1, 1, 2, 2, 2, 2, 3)},
       {"depthwise_s1_nopad", {1, 4, 6, 7}, {4, 1, 3, 3}, Conv2dParams::square(1, 0, 1, 4), false},
       {"depthwise_s1_1x5", {2, 2, 5, 6}, {2, 1, 1, 5}, params(1, 1, 0, 2, 1, 1, 2)},
-      // Channels-last depthwise (multiplier 1, planes up to 32×32) with a partial block of
-      // channels (70 = 64 + 6); beside it a plane above 32×32 (the polyphase kernels).
+      // Channels-last depthwise (multiplier 1, planes up to 8×8) with a partial block of
+      // channels (70 = 64 + 6); beside it a plane above 8×8 (the polyphase kernels).
       {"depthwise3x3_cl_70ch_s2", {2, 70, 5, 6}, {70, 1, 3, 3}, Conv2dParams::square(2, 1, 1, 70)},
       {"depthwise5x5_polyphase_33", {1, 2, 33, 34}, {2, 1, 5, 5}, Conv2dParams::square(1, 2, 1, 2)},
       // 1×1 as one GEMM over the batch (planes up to 16×16; SE convs at 1×1) and per sample above.
