@@ -117,6 +117,19 @@ EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const Mode
   return out;
 }
 
+std::array<int64_t, 4> phase_iterations(const std::array<double, 4>& epochs, int64_t batches) {
+  std::array<int64_t, 4> out{};
+  double end = 0;
+  int64_t done = 0;
+  for (size_t k = 0; k < epochs.size(); ++k) {
+    end += epochs[k];
+    const int64_t boundary = static_cast<int64_t>(std::llround(end * static_cast<double>(batches)));
+    out[k] = boundary - done;
+    done = boundary;
+  }
+  return out;
+}
+
 RecipeResult run_recipe(const RecipeConfig& c) {
   namespace fs = std::filesystem;
   if (c.threads > 0) cpu::set_num_threads(static_cast<int>(c.threads));
@@ -145,16 +158,17 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   // ---- optimizer, schedule, SAM, EMA ----------------------------------------------------------
   auto opt = make_optimizer(c, *model);
   optim::PhaseScheduleConfig sc;
-  // Phases may be fractions of an epoch: each is rounded to whole iterations, and the run is as
-  // many passes over the data as they add up to (the last one cut short where they end).
-  auto iters = [&](double epochs) { return static_cast<int64_t>(std::llround(epochs * static_cast<double>(batches))); };
-  sc.head_iters = iters(c.head_epochs);
+  // Phases may be fractions of an epoch (rounded to whole iterations), and the run is as many
+  // passes over the data as they add up to (the last one cut short where they end).
+  const auto phase_iters =
+      phase_iterations({c.head_epochs, c.warmup_epochs, c.hold_epochs, c.cooldown_epochs}, batches);
+  sc.head_iters = phase_iters[0];
   sc.head_lr = c.head_lr >= 0 ? c.head_lr : c.lr;
-  sc.warmup_iters = iters(c.warmup_epochs);
+  sc.warmup_iters = phase_iters[1];
   sc.warmup_start = c.warmup_start >= 0 ? c.warmup_start : c.lr / 100;
   sc.peak_lr = c.lr;
-  sc.hold_iters = iters(c.hold_epochs);
-  sc.cooldown_iters = iters(c.cooldown_epochs);
+  sc.hold_iters = phase_iters[2];
+  sc.cooldown_iters = phase_iters[3];
   sc.final_lr = c.final_lr;
   sc.cooldown = c.cooldown == "linear" ? optim::Anneal::linear : optim::Anneal::cosine;
   optim::PhaseSchedule schedule(sc);

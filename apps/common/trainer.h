@@ -14,6 +14,7 @@
 // --resume continues the same loss curve. A NaN or infinite loss stops the run with an Error
 // naming the epoch and iteration; the checkpoints written before it are intact.
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +69,12 @@ struct RecipeResult {
 };
 
 RecipeResult run_recipe(const RecipeConfig& config);
+
+// Iterations of the four phases (head, warmup, hold, cooldown), given in epochs that may be
+// fractions, for `batches` iterations per epoch. The phase boundaries are rounded, not each
+// length, so the phases add up to round(total epochs · batches): 0.5 + 1 + 1 + 2.5 epochs are
+// exactly 5 epochs, never 5 and one stray iteration.
+std::array<int64_t, 4> phase_iterations(const std::array<double, 4>& epochs, int64_t batches);
 
 // Evaluation-mode class probabilities for every sample of `dataset`, in order (optionally the
 // average with the horizontally flipped image).

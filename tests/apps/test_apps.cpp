@@ -3,15 +3,19 @@
 
 #include <unistd.h>
 
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include "apps/common/models.h"
 #include "apps/common/predictions.h"
+#include "apps/common/trainer.h"
 #include "nn/safetensors.h"
 #include "tests/nn/torch_checkpoint_builders.h"
 #include "tests/support/test_util.h"
@@ -327,4 +331,27 @@ TEST_F(Apps, PretrainedByNameOrPathFromATorchCheckpoint) {
   r = run("ember-effnet --model effnet_lite0 --pretrained x --init " + (cache / "tf_efficientnet_lite0.pth").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("excludes"), std::string::npos) << r.output;
+}
+
+// Fractional phases: the boundaries are rounded, so the phases add up to the rounded total and a
+// 5-epoch schedule is 5 epochs (rounding each phase gave 0.5·703 + 2.5·703 two extra halves: one
+// stray iteration that made a sixth "epoch" of a single batch).
+TEST(Schedule, PhaseIterationsRoundTheBoundaries) {
+  EXPECT_EQ(ember::apps::phase_iterations({0.5, 1, 1, 2.5}, 703), (std::array<int64_t, 4>{352, 703, 703, 1757}));
+  EXPECT_EQ(ember::apps::phase_iterations({0.2, 0.15, 0.85, 1.3}, 704), (std::array<int64_t, 4>{141, 105, 599, 915}));
+  EXPECT_EQ(ember::apps::phase_iterations({0, 0, 0, 0}, 10), (std::array<int64_t, 4>{0, 0, 0, 0}));
+  // For any phases, the sum is the rounded total, and every phase is within one of its own rounding.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(0, 3);
+  for (int t = 0; t < 1000; ++t) {
+    std::array<double, 4> e{u(rng), u(rng), u(rng), u(rng)};
+    const int64_t batches = 1 + static_cast<int64_t>(rng() % 1000);
+    auto it = ember::apps::phase_iterations(e, batches);
+    int64_t sum = 0;
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_LE(std::abs(static_cast<double>(it[k]) - e[k] * batches), 1.0);
+      sum += it[k];
+    }
+    EXPECT_EQ(sum, std::llround((e[0] + e[1] + e[2] + e[3]) * batches));
+  }
 }
