@@ -180,8 +180,11 @@ struct ScopedEnv {
 TEST(ImageIO, HeadersClaimingHugeOrImplausibleSizesAreRejectedBeforeDecoding) {
   EXPECT_EQ(max_image_pixels(), kDefaultMaxImagePixels);
   // over the pixel limit: 16384x16384 (268M pixels) in a tiny file
-  for (const auto& [name, bytes] : {std::pair{std::string("huge.png"), png_claiming(16384, 16384)},
-                                    std::pair{std::string("huge.jpg"), jpeg_claiming(16384, 16384)}}) {
+  // (no structured bindings: clang 14 cannot capture them in the lambdas below)
+  for (const auto& file : {std::pair{std::string("huge.png"), png_claiming(16384, 16384)},
+                           std::pair{std::string("huge.jpg"), jpeg_claiming(16384, 16384)}}) {
+    const std::string& name = file.first;
+    const std::vector<uint8_t>& bytes = file.second;
     SCOPED_TRACE(name);
     EXPECT_LT(bytes.size(), 2000u);
     expect_error([&] { decode_image(bytes.data(), bytes.size(), name); },
@@ -189,8 +192,10 @@ TEST(ImageIO, HeadersClaimingHugeOrImplausibleSizesAreRejectedBeforeDecoding) {
     expect_error([&] { read_image_info(bytes.data(), bytes.size(), name); }, {name, "16384x16384"});
   }
   // under the limit but more than the file could hold: 4000x4000 in under 2 KB
-  for (const auto& [name, bytes] : {std::pair{std::string("big.png"), png_claiming(4000, 4000)},
-                                    std::pair{std::string("big.jpg"), jpeg_claiming(4000, 4000)}}) {
+  for (const auto& file : {std::pair{std::string("big.png"), png_claiming(4000, 4000)},
+                           std::pair{std::string("big.jpg"), jpeg_claiming(4000, 4000)}}) {
+    const std::string& name = file.first;
+    const std::vector<uint8_t>& bytes = file.second;
     SCOPED_TRACE(name);
     expect_error([&] { decode_image(bytes.data(), bytes.size(), name); },
                  {name, "implausible image size 4000x4000", std::to_string(bytes.size()) + "-byte file"});
