@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "apps/common/cli_checks.h"
 #include "apps/common/ensemble_fit.h"
 #include "apps/common/predictions.h"
 #include "tensor/error.h"
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("predictions", files, "prediction files written by ember-predict (two or more)")
       ->required()
       ->check(CLI::ExistingFile);
-  auto* w_opt = app.add_option("--weights", weights, "one non-negative weight per file (default: equal)");
+  auto* w_opt = app.add_option("--weights", weights, "one non-negative weight per file (default: equal)")
+                   ->check(ember::apps::finite_number());
   auto* fit_on_opt = app.add_option("--fit-on", fit_on,
                                     "fit the weights (least log loss, non-negative, summing to 1) on these labelled "
                                     "validation prediction files, one per positional file in the same order")
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
     if (fitted) weights = fit_weights(fit_self ? files : fit_on);
     Predictions ens = average(members, weights);
     std::filesystem::create_directories(out);
+    ember::apps::remove_stale_temp_files(out);
     write_predictions(out + "/ensemble.csv", ens);
     write_submission(out + "/submission.csv", ens);
     if (fitted) {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/common/checkpoint_meta.h"
+#include "apps/common/cli_checks.h"
 #include "apps/common/data_setup.h"
 #include "apps/common/models.h"
 #include "apps/common/predictions.h"
@@ -30,7 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
   app.add_option("--split", split, "all, or val: the held-out split of a training run")
       ->capture_default_str()->check(CLI::IsMember({"all", "val", "train"}));
-  app.add_option("--val-fraction", val_fraction)->capture_default_str()->check(CLI::Range(0.0, 0.9));
+  app.add_option("--val-fraction", val_fraction)->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 0.9));
   app.add_option("--seed", seed, "the training run's seed (for --split)")->capture_default_str();
   app.add_option("--generated-size", generated_size)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--batch", batch)->capture_default_str()->check(CLI::PositiveNumber);
@@ -45,18 +47,12 @@ int main(int argc, char** argv) {
     if (threads > 0) cpu::set_num_threads(static_cast<int>(threads));
     Device dev = Device::parse(device);
     nn::SafetensorsFile ck = nn::load_safetensors(checkpoint);
-    auto meta = [&](const char* key) {
-      auto it = ck.metadata.find(key);
-      if (it == ck.metadata.end())
-        throw make_error("ember-predict: '", checkpoint, "' has no '", key,
-                         "' in its metadata (is it a checkpoint written by ember-effnet or ember-vit?)");
-      return it->second;
-    };
+    CheckpointMeta meta(checkpoint, ck.metadata);
     ModelOptions mo;
-    mo.num_classes = std::stoll(meta("num_classes"));
-    mo.resolution = resolution > 0 ? resolution : std::stoll(meta("resolution"));
+    mo.num_classes = meta.integer("num_classes");
+    mo.resolution = resolution > 0 ? resolution : meta.integer("resolution");
     ModelSpec spec;
-    auto model = make_model(meta("model"), mo, &spec);
+    auto model = make_model(meta.text("model"), mo, &spec);
     nn::StateDict weights;
     for (auto& [k, t] : ck.tensors)
       if (k.rfind("model.", 0) == 0) weights.emplace_back(k.substr(6), t);
@@ -72,13 +68,16 @@ int main(int argc, char** argv) {
       ds = split == "val" ? s.val : s.train;
       if (!ds) throw make_error("ember-predict: --split val needs --val-fraction > 0");
     }
-    if (ds->num_classes() != mo.num_classes && ds->num_classes() > 0)
-      std::fprintf(stderr, "ember-predict: warning: the data has %lld classes, the model %lld\n",
-                   static_cast<long long>(ds->num_classes()), static_cast<long long>(mo.num_classes));
+    // Rows have the model's class count; data with fewer classes is fine (its labels are classes
+    // of the model), data with more has labels the model cannot predict.
+    if (ds->num_classes() > mo.num_classes)
+      throw make_error("ember-predict: the data has ", ds->num_classes(), " classes but the model in '", checkpoint,
+                       "' has ", mo.num_classes);
     EvalOutput ev = evaluate(*model, ds, spec, dev, batch, workers, tta);
     std::filesystem::create_directories(out);
+    remove_stale_temp_files(out);
     write_predictions(out + "/predictions.csv", to_predictions(ev, mo.num_classes));
-    std::printf("%s on %lld images: accuracy %.4f, log loss %.4f%s\n", meta("model").c_str(),
+    std::printf("%s on %lld images: accuracy %.4f, log loss %.4f%s\n", meta.text("model").c_str(),
                 static_cast<long long>(ev.names.size()), ev.accuracy, ev.loss, tta ? " (flip TTA)" : "");
     std::printf("wrote %s/predictions.csv\n", out.c_str());
   } catch (const std::exception& e) {

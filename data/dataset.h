@@ -151,10 +151,16 @@ class ImageFolderDataset final : public ImageFileDataset {
 //   file_name<TAB>label_id
 //   train_0000.png<TAB>7
 // Entries keep the TSV's order. num_classes() = max label + 1 (at least `min_classes`); class
-// names are the label ids as text. A missing column, a malformed line, or a listed image that
-// does not exist is an Error naming the TSV and the line number.
+// names are the label ids as text. A missing column, a malformed line, a label_id of
+// kMaxClasses or more, a file_name that is absolute or has a '..' component (it would be opened
+// outside image_dir), or a listed image that does not exist is an Error naming the TSV and the
+// line number.
 class CompetitionDataset final : public ImageFileDataset {
  public:
+  // The most classes a label file may ask for (label ids 0 .. kMaxClasses-1): far above any real
+  // classification task (ImageNet-21k has 21,841), far below what would exhaust memory building
+  // one class name per id.
+  static constexpr int64_t kMaxClasses = 100000;
   CompetitionDataset(const std::string& image_dir, const std::string& tsv_path, ImageFileOptions options = {},
                      int64_t min_classes = 0);
   // Every .jpg/.jpeg/.png in `image_dir`, sorted by name, label -1: the competition's test set.

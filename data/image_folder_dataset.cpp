@@ -184,7 +184,14 @@ CompetitionDataset::CompetitionDataset(const std::string& image_dir, const std::
     EMBER_CHECK(err == std::errc() && end == text.data() + text.size() && label >= 0 && !text.empty(),
                 "CompetitionDataset: '", tsv_path, "' line ", line_no, ": label_id '", text,
                 "' is not a non-negative integer");
+    EMBER_CHECK(label < kMaxClasses, "CompetitionDataset: '", tsv_path, "' line ", line_no, ": label_id ", label,
+                " is not below the limit of ", kMaxClasses, " classes");
     EMBER_CHECK(!file.empty(), "CompetitionDataset: '", tsv_path, "' line ", line_no, ": empty file_name");
+    const fs::path rel(file);
+    bool escapes = rel.is_absolute() || rel.has_root_name() || rel.has_root_directory();
+    for (const fs::path& part : rel) escapes = escapes || part == "..";
+    EMBER_CHECK(!escapes, "CompetitionDataset: '", tsv_path, "' line ", line_no, ": file_name '", file,
+                "' is absolute or contains '..' (file names must stay inside '", image_dir, "')");
     const fs::path full = fs::path(image_dir) / file;
     EMBER_CHECK(fs::is_regular_file(full, ec), "CompetitionDataset: '", tsv_path, "' line ", line_no, ": image '",
                 file, "' not found in '", image_dir, "'");

@@ -8,6 +8,7 @@
 #include "data/image_io.h"
 
 #include <cerrno>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
@@ -26,12 +27,44 @@ namespace ember::data {
 
 namespace {
 
-// The largest image we agree to allocate for (a corrupt header must not ask for 100 GB).
-constexpr int64_t kMaxPixels = int64_t{1} << 28;
+// What a header may claim, checked before anything the size of the image is allocated: a
+// 69-byte PNG or a 713-byte JPEG claiming 16384x16384 must not make us zero 800 MB first.
+//   - at most max_image_pixels() pixels;
+//   - no more than the file could encode: deflate expands at most 1032:1, so a PNG's rows
+//     (height × (1 + ⌈width·channels·depth/8⌉) bytes) are at most 1032× its size; a Huffman-coded
+//     JPEG spends at least 1 bit on each 8x8 block of its full-resolution component, so its
+//     pixels are at most 64·8 = 512 per byte (checked with a factor 2 of slack; arithmetic-coded
+//     JPEGs can go below a bit per block and get only the pixel limit).
+constexpr int64_t kDeflateMaxRatio = 1032;
+constexpr int64_t kJpegMaxPixelsPerByte = 2 * 512;
 
 void check_dims(int64_t width, int64_t height, const std::string& name) {
-  EMBER_CHECK(width > 0 && height > 0 && width * height <= kMaxPixels, "decode_image: '", name,
-              "': implausible image size ", width, "x", height);
+  const int64_t limit = max_image_pixels();
+  EMBER_CHECK(width > 0 && height > 0 && width <= limit / height,
+              "decode_image: '", name, "': image size ", width, "x", height, " is over the limit of ", limit,
+              " pixels (set EMBER_MAX_IMAGE_PIXELS to allow larger images)");
+}
+
+// `encoded_bound`: the fewest bytes that could encode the image (in double: no overflow).
+void check_plausible(int64_t width, int64_t height, double encoded_bound, size_t file_size, const char* why,
+                     const std::string& name) {
+  EMBER_CHECK(encoded_bound <= static_cast<double>(file_size), "decode_image: '", name, "': implausible image size ",
+              width, "x", height, " for a ", file_size, "-byte file (", why, ")");
+}
+
+void check_png_header(int64_t width, int64_t height, int64_t channels, int64_t depth, size_t size,
+                      const std::string& name) {
+  check_dims(width, height, name);
+  const double row_bytes = 1 + std::ceil(static_cast<double>(width) * static_cast<double>(channels * depth) / 8);
+  check_plausible(width, height, static_cast<double>(height) * row_bytes / kDeflateMaxRatio, size,
+                  "its rows would need more than deflate's 1032:1 compression", name);
+}
+
+void check_jpeg_header(int64_t width, int64_t height, bool arithmetic, size_t size, const std::string& name) {
+  check_dims(width, height, name);
+  if (!arithmetic)
+    check_plausible(width, height, static_cast<double>(width) * static_cast<double>(height) / kJpegMaxPixelsPerByte, size,
+                    "a Huffman-coded JPEG needs at least one bit per 8x8 block", name);
 }
 
 // Interleaved (H, W, 3) -> planar (3, H, W).
@@ -101,13 +134,19 @@ struct JpegDecoder {
   }
 };
 
-bool jpeg_header_step(JpegDecoder* d, const uint8_t* bytes, size_t size, bool start) {
+bool jpeg_header_step(JpegDecoder* d, const uint8_t* bytes, size_t size) {
   if (setjmp(d->err.jump)) return false;
   jpeg_create_decompress(&d->cinfo);
   d->created = true;
   jpeg_mem_src(&d->cinfo, const_cast<unsigned char*>(bytes), static_cast<unsigned long>(size));
   jpeg_read_header(&d->cinfo, TRUE);
-  if (!start) return true;
+  return true;
+}
+
+// Sets the output colour space and starts decompressing (libjpeg allocates its buffers here, a
+// progressive file's whole-image coefficients among them: call it after check_jpeg_header).
+bool jpeg_start_step(JpegDecoder* d) {
+  if (setjmp(d->err.jump)) return false;
   bool cmyk = d->cinfo.jpeg_color_space == JCS_CMYK || d->cinfo.jpeg_color_space == JCS_YCCK;
   d->cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&d->cinfo);
@@ -232,11 +271,15 @@ bool png_create_read_step(PngReader* r, const uint8_t* bytes, size_t size) {
   return true;
 }
 
-// Reads the header; with `to_rgb`, sets up the conversions to 8-bit RGB and updates the info.
-bool png_header_step(PngReader* r, bool to_rgb) {
+bool png_header_step(PngReader* r) {
   if (setjmp(png_jmpbuf(r->png))) return false;
   png_read_info(r->png, r->info);
-  if (!to_rgb) return true;
+  return true;
+}
+
+// Sets up the conversions to 8-bit RGB and updates the info (after check_png_header).
+bool png_to_rgb_step(PngReader* r) {
+  if (setjmp(png_jmpbuf(r->png))) return false;
   const int color = png_get_color_type(r->png, r->info);
   const int depth = png_get_bit_depth(r->png, r->info);
   if (depth == 16) png_set_strip_16(r->png);
@@ -279,6 +322,17 @@ bool png_encode_step(PngWriter* w, png_bytepp rows, int width, int height, int c
 
 // ---- public API ------------------------------------------------------------------------
 
+int64_t max_image_pixels() {
+  const char* env = std::getenv("EMBER_MAX_IMAGE_PIXELS");
+  if (!env || !*env) return kDefaultMaxImagePixels;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(env, &end, 10);
+  EMBER_CHECK(errno == 0 && *end == '\0' && v > 0, "EMBER_MAX_IMAGE_PIXELS: '", env,
+              "' is not a positive whole number of pixels");
+  return v;
+}
+
 ImageFormat sniff_image_format(const uint8_t* bytes, size_t size) {
   if (size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) return ImageFormat::jpeg;
   static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
@@ -316,10 +370,11 @@ void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes
 
 Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name) {
   JpegDecoder d;
-  if (!jpeg_header_step(&d, bytes, size, /*start=*/true))
+  if (!jpeg_header_step(&d, bytes, size))
     throw make_error("decode_jpeg: cannot decode '", name, "': ", d.err.message);
+  check_jpeg_header(d.cinfo.image_width, d.cinfo.image_height, d.cinfo.arith_code, size, name);
+  if (!jpeg_start_step(&d)) throw make_error("decode_jpeg: cannot decode '", name, "': ", d.err.message);
   const int64_t width = d.cinfo.output_width, height = d.cinfo.output_height;
-  check_dims(width, height, name);
   std::vector<uint8_t> hwc(static_cast<size_t>(width * height * 3));  // (H, W, 3)
   if (!jpeg_pixels_step(&d, hwc.data()))
     throw make_error("decode_jpeg: cannot decode '", name, "': ", d.err.message);
@@ -329,9 +384,10 @@ Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name) {
 Tensor decode_png(const uint8_t* bytes, size_t size, const std::string& name) {
   PngReader r;
   if (!png_create_read_step(&r, bytes, size)) throw make_error("decode_png: '", name, "': cannot create libpng state");
-  if (!png_header_step(&r, /*to_rgb=*/true)) throw make_error("decode_png: cannot decode '", name, "': ", r.message);
+  if (!png_header_step(&r)) throw make_error("decode_png: cannot decode '", name, "': ", r.message);
   const int64_t width = png_get_image_width(r.png, r.info), height = png_get_image_height(r.png, r.info);
-  check_dims(width, height, name);
+  check_png_header(width, height, png_get_channels(r.png, r.info), png_get_bit_depth(r.png, r.info), size, name);
+  if (!png_to_rgb_step(&r)) throw make_error("decode_png: cannot decode '", name, "': ", r.message);
   EMBER_CHECK(png_get_rowbytes(r.png, r.info) == static_cast<size_t>(width * 3), "decode_png: '", name,
               "': unexpected row size after conversion to 8-bit RGB");
   std::vector<uint8_t> hwc(static_cast<size_t>(width * height * 3));  // (H, W, 3)
@@ -361,22 +417,23 @@ ImageInfo read_image_info(const uint8_t* bytes, size_t size, const std::string& 
   info.format = sniff_image_format(bytes, size);
   if (info.format == ImageFormat::jpeg) {
     JpegDecoder d;
-    if (!jpeg_header_step(&d, bytes, size, /*start=*/false))
+    if (!jpeg_header_step(&d, bytes, size))
       throw make_error("read_image_info: cannot read '", name, "': ", d.err.message);
     info.width = d.cinfo.image_width;
     info.height = d.cinfo.image_height;
     info.channels = d.cinfo.num_components;
+    check_jpeg_header(info.width, info.height, d.cinfo.arith_code, size, name);
   } else if (info.format == ImageFormat::png) {
     PngReader r;
-    if (!png_create_read_step(&r, bytes, size) || !png_header_step(&r, /*to_rgb=*/false))
+    if (!png_create_read_step(&r, bytes, size) || !png_header_step(&r))
       throw make_error("read_image_info: cannot read '", name, "': ", r.message);
     info.width = png_get_image_width(r.png, r.info);
     info.height = png_get_image_height(r.png, r.info);
     info.channels = png_get_channels(r.png, r.info);
+    check_png_header(info.width, info.height, info.channels, png_get_bit_depth(r.png, r.info), size, name);
   } else {
     throw make_error("read_image_info: '", name, "' is not a JPEG or PNG file");
   }
-  check_dims(info.width, info.height, name);
   return info;
 }
 

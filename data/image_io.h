@@ -21,6 +21,15 @@ namespace ember::data {
 
 enum class ImageFormat { unknown, jpeg, png };
 
+// The largest image decode_image and read_image_info accept, checked from the header before any
+// pixel buffer is allocated: 64 megapixels by default (8192x8192, 192 MB decoded; above the
+// largest phone and DSLR photos of 2024 save for a few 100+ MP sensors), or the environment
+// variable EMBER_MAX_IMAGE_PIXELS. A header that claims more pixels than the file's size could
+// encode (a 69-byte PNG claiming 16384x16384) is rejected as well. Both are Errors naming the
+// file and the size.
+constexpr int64_t kDefaultMaxImagePixels = int64_t{1} << 26;
+int64_t max_image_pixels();
+
 // From the file's first bytes (magic numbers), not its name.
 ImageFormat sniff_image_format(const uint8_t* bytes, size_t size);
 const char* image_format_name(ImageFormat format);

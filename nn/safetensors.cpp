@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -96,10 +97,17 @@ Entry parse_entry(const std::string& name, const Json& j, const std::string& wha
     throw make_error(what, ": tensor '", name, "' has unknown dtype '", dtype,
                      "' (expected F32, F64, BF16, F16, I32, I64, U8 or BOOL)");
   }
+  // Every dim, and the product of the non-zero ones, must fit an int64_t element count: a dim of
+  // 2^63 beside a 0 would otherwise pass the byte-size check (0 bytes) and become negative.
+  unsigned __int128 numel = 1;
   for (const Json& d : j["shape"]) {
     EMBER_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), what, ": tensor '",
                 name, "' has a shape entry that is not a non-negative integer: ", d.dump());
-    e.shape.push_back(d.get<int64_t>());
+    const uint64_t dim = d.get<uint64_t>();
+    if (dim > 0) numel *= dim;
+    EMBER_CHECK(dim <= static_cast<uint64_t>(INT64_MAX) && numel <= static_cast<uint64_t>(INT64_MAX), what,
+                ": tensor '", name, "' has shape entry ", d.dump(), ": the element count overflows 64 bits");
+    e.shape.push_back(static_cast<int64_t>(dim));
   }
   for (const Json& o : j["data_offsets"])
     EMBER_CHECK(o.is_number_unsigned() || (o.is_number_integer() && o.get<int64_t>() >= 0), what, ": tensor '",

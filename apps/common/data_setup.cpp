@@ -59,6 +59,14 @@ DataSetup open_data(const std::string& path, double val_fraction, uint64_t seed,
   return s;
 }
 
+// The height of the data's images (the first readable one: under --skip-bad the first samples
+// may be bad files, whose image is undefined); `fallback` when none is readable.
+static int64_t native_resolution(const data::DatasetPtr& ds, int64_t fallback) {
+  for (int64_t i = 0; i < ds->size(); ++i)
+    if (data::Sample s = ds->get(i); s.ok()) return s.image.size(1);
+  return fallback;
+}
+
 data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, const ModelSpec& spec, const RecipeConfig& c) {
   const int64_t resolution = spec.resolution;
   data::LoaderOptions o;
@@ -68,7 +76,7 @@ data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, const Model
   o.num_workers = static_cast<int>(c.workers);
   o.seed = c.seed;
   o.cache_decoded = true;
-  int64_t native = ds->size() > 0 ? ds->get(0).image.size(1) : resolution;
+  int64_t native = native_resolution(ds, resolution);
   std::vector<data::Transform> t;
   if (c.augment) {
     t.push_back(data::RandomCrop{native, native / 8});
@@ -95,7 +103,7 @@ data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, const ModelS
   o.shuffle = false;
   o.drop_last = false;
   o.num_workers = static_cast<int>(workers);
-  int64_t native = ds->size() > 0 ? ds->get(0).image.size(1) : spec.resolution;
+  int64_t native = native_resolution(ds, spec.resolution);
   std::vector<data::Transform> t;
   if (spec.resolution != native) t.push_back(data::Resize{spec.resolution, spec.resolution});
   t.push_back(spec.normalize);
@@ -133,6 +141,8 @@ std::vector<std::string> split_names(const std::string& joined) {
 }
 
 std::vector<std::vector<int64_t>> confusion_matrix(const EvalOutput& ev, int64_t C) {
+  EMBER_CHECK(ev.probs.dim() == 2 && ev.probs.size(1) == C, "confusion_matrix: probabilities ", ev.probs.shape_str(),
+              " for ", C, " classes");
   std::vector<std::vector<int64_t>> m(C, std::vector<int64_t>(C, 0));
   const float* p = ev.probs.data<float>();
   for (size_t i = 0; i < ev.labels.size(); ++i) {
@@ -148,6 +158,8 @@ std::vector<std::vector<int64_t>> confusion_matrix(const EvalOutput& ev, int64_t
 }
 
 Predictions to_predictions(const EvalOutput& ev, int64_t C) {
+  EMBER_CHECK(ev.probs.dim() == 2 && ev.probs.size(1) == C, "to_predictions: probabilities ", ev.probs.shape_str(),
+              " for ", C, " classes");
   Predictions p;
   p.names = ev.names;
   p.labels = ev.labels;

@@ -121,10 +121,10 @@ void load_pretrained(const std::string& path, nn::UnaryModule& model, const Mode
   bool renamed = false;
   nn::StateDict file = nn::load_timm_weights(path, &renamed);
   if (renamed) std::cerr << "load: " << path << ": efficientnet_pytorch names renamed to timm's\n";
-  // A training checkpoint of these apps (model.* and optim.*): its model.
+  // A training checkpoint of these apps (model.*, optim.* and with --ema ema.*): its model.
   const bool training_checkpoint =
       !file.empty() && std::all_of(file.begin(), file.end(), [](const auto& kv) {
-        return kv.first.rfind("model.", 0) == 0 || kv.first.rfind("optim.", 0) == 0;
+        return kv.first.rfind("model.", 0) == 0 || kv.first.rfind("optim.", 0) == 0 || kv.first.rfind("ema.", 0) == 0;
       });
   if (training_checkpoint) {
     nn::StateDict model_only;

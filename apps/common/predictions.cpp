@@ -1,15 +1,20 @@
 #include "apps/common/predictions.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
+#include "apps/common/parse_number.h"
 #include "tensor/error.h"
 
 namespace ember::apps {
@@ -34,6 +39,26 @@ void write_file_atomic(const std::string& path, const std::string& text) {
     std::remove(tmp.c_str());
     throw make_error("cannot rename ", tmp, " to ", path);
   }
+}
+
+int64_t remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int64_t removed = 0;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at == 0 || !entry.is_regular_file(ec)) continue;
+    long long pid = 0;
+    if (!parse_whole(name.substr(at + 5), pid) || pid <= 0 || pid > INT32_MAX) continue;
+    const bool alive = pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (alive) continue;
+    if (fs::remove(entry.path(), ec)) {
+      std::fprintf(stderr, "removed %s, left by process %lld (killed while writing)\n", entry.path().c_str(), pid);
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 static std::string format_row(const Predictions& p, int64_t i, bool with_label) {
@@ -93,23 +118,21 @@ Predictions read_predictions(const std::string& path) {
     EMBER_CHECK(static_cast<int64_t>(cols.size()) == p.num_classes + 2, "predictions: '", path, "' line ", lineno,
                 ": ", cols.size(), " columns, expected ", p.num_classes + 2);
     p.names.push_back(cols[0]);
-    try {
-      p.labels.push_back(std::stoll(cols[1]));
-      double sum = 0;
-      for (int64_t c = 0; c < p.num_classes; ++c) {
-        double v = std::stod(cols[2 + c]);
-        EMBER_CHECK(std::isfinite(v) && v >= 0, "predictions: '", path, "' line ", lineno, ": probability '",
-                    cols[2 + c], "' is not a finite non-negative number");
-        p.probs.push_back(v);
-        sum += v;
-      }
-      EMBER_CHECK(std::fabs(sum - 1.0) < 1e-3, "predictions: '", path, "' line ", lineno,
-                  ": probabilities sum to ", sum, ", expected 1");
-    } catch (const std::invalid_argument&) {
-      throw make_error("predictions: '", path, "' line ", lineno, ": not a number in '", line.substr(0, 80), "'");
-    } catch (const std::out_of_range&) {
-      throw make_error("predictions: '", path, "' line ", lineno, ": number out of range");
+    // Whole fields only: "0x1", "1.5" or "7abc" are not labels, "0.5abc" is not a probability.
+    int64_t label = 0;
+    EMBER_CHECK(parse_whole(cols[1], label) && label >= -1 && label < p.num_classes, "predictions: '", path,
+                "' line ", lineno, ": label '", cols[1], "' is not -1 or a class id below ", p.num_classes);
+    p.labels.push_back(label);
+    double sum = 0;
+    for (int64_t c = 0; c < p.num_classes; ++c) {
+      double v = 0;
+      EMBER_CHECK(parse_whole(cols[2 + c], v) && std::isfinite(v) && v >= 0, "predictions: '", path, "' line ",
+                  lineno, ": probability '", cols[2 + c], "' (column p", c, ") is not a finite non-negative number");
+      p.probs.push_back(v);
+      sum += v;
     }
+    EMBER_CHECK(std::fabs(sum - 1.0) < 1e-3, "predictions: '", path, "' line ", lineno, ": probabilities sum to ",
+                sum, ", expected 1");
   }
   EMBER_CHECK(p.rows() > 0, "predictions: '", path, "' has no rows");
   return p;

@@ -32,7 +32,12 @@ double log_loss(const Predictions& p);  // mean −ln p[label], p clipped to [1e
 // Σ_k w_k·P_k / Σ w_k; every member must list the same files in the same order and class count.
 Predictions average(const std::vector<Predictions>& members, const std::vector<double>& weights);
 
-// Writes `text` to path atomically: a temporary file beside it, fsync, rename.
+// Writes `text` to path atomically: a temporary file beside it (path.tmp.<pid>), fsync, rename.
 void write_file_atomic(const std::string& path, const std::string& text);
+
+// Removes the temporary files our atomic writers (write_file_atomic, nn::save_safetensors) left
+// in `dir` when a process was killed between write and rename: names ending ".tmp.<pid>" whose
+// process is gone. Those of running processes (this one included) stay. Returns how many went.
+int64_t remove_stale_temp_files(const std::string& dir);
 
 }  // namespace ember::apps

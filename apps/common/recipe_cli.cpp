@@ -1,5 +1,6 @@
 #include "apps/common/recipe_cli.h"
 
+#include "apps/common/cli_checks.h"
 #include "apps/common/pretrained.h"
 
 #include <CLI/CLI.hpp>
@@ -32,37 +33,37 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
       ->expected(0, 1)
       ->excludes(init);
   app.add_option("--resume", c.resume, "continue from a checkpoint written by this app")->check(CLI::ExistingFile);
-  app.add_option("--head-epochs", c.head_epochs, "epochs training the classifier alone")
+  app.add_option("--head-epochs", c.head_epochs, "epochs training the classifier alone")->check(finite_number())
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--warmup", c.warmup_epochs, "epochs of linear warmup")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--hold", c.hold_epochs, "epochs at the peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--cooldown", c.cooldown_epochs, "epochs of cooldown")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", c.warmup_epochs, "epochs of linear warmup")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--hold", c.hold_epochs, "epochs at the peak learning rate")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--cooldown", c.cooldown_epochs, "epochs of cooldown")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--cooldown-shape", c.cooldown, "cosine or linear")->capture_default_str()->check(CLI::IsMember({"cosine", "linear"}));
-  app.add_option("--lr", c.lr, "peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--head-lr", c.head_lr, "learning rate of the head-only phase (default: --lr)");
-  app.add_option("--final-lr", c.final_lr, "learning rate at the end of the cooldown")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--lr", c.lr, "peak learning rate")->check(finite_number())->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--head-lr", c.head_lr, "learning rate of the head-only phase (default: --lr)")->check(finite_number());
+  app.add_option("--final-lr", c.final_lr, "learning rate at the end of the cooldown")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--optimizer", c.optimizer, "adamw or sgd")->capture_default_str()->check(CLI::IsMember({"adamw", "sgd"}));
-  app.add_option("--weight-decay", c.weight_decay, "decoupled (adamw) or L2 (sgd) weight decay")
+  app.add_option("--weight-decay", c.weight_decay, "decoupled (adamw) or L2 (sgd) weight decay")->check(finite_number())
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--momentum", c.momentum, "SGD momentum (Nesterov)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--sam", c.sam_rho, "sharpness-aware minimization with this rho (0 = off)")
+  app.add_option("--momentum", c.momentum, "SGD momentum (Nesterov)")->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--sam", c.sam_rho, "sharpness-aware minimization with this rho (0 = off)")->check(finite_number())
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_flag("--asam", c.asam, "adaptive SAM (needs --sam)");
-  app.add_option("--label-smoothing", c.label_smoothing)->capture_default_str()->check(CLI::Range(0.0, 0.999));
-  app.add_option("--mixup", c.mixup, "mixup alpha (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--cutmix", c.cutmix, "cutmix alpha (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--clip-grad", c.clip_grad, "clip the global gradient norm (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--ema", c.ema_decay, "EMA decay of the weights (0 = off)")->capture_default_str()->check(CLI::Range(0.0, 0.99999));
+  app.add_option("--label-smoothing", c.label_smoothing)->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 0.999));
+  app.add_option("--mixup", c.mixup, "mixup alpha (0 = off)")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--cutmix", c.cutmix, "cutmix alpha (0 = off)")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--clip-grad", c.clip_grad, "clip the global gradient norm (0 = off)")->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--ema", c.ema_decay, "EMA decay of the weights (0 = off)")->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 0.99999));
   app.add_option("--freeze", c.freeze,
                  "parameter prefixes frozen in every phase, comma-separated (e.g. conv_stem,bn1,blocks.0): "
                  "no gradient, BatchNorm in eval mode")
       ->delimiter(',');
-  app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)");
-  app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)");
+  app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)")->check(finite_number());
+  app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)")->check(finite_number());
   app.add_option("--batch", c.batch_size)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--workers", c.workers, "data loader threads")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--val-fraction", c.val_fraction, "held-out validation fraction")->capture_default_str()->check(CLI::Range(0.0, 0.9));
+  app.add_option("--val-fraction", c.val_fraction, "held-out validation fraction")->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 0.9));
   app.add_option("--seed", c.seed)->capture_default_str();
   app.add_option("--max-batches", c.max_batches, "batches per epoch (0 = all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--generated-size", c.generated_size, "images in the generated dataset")->capture_default_str()->check(CLI::PositiveNumber);

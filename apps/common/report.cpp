@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "apps/common/predictions.h"
 #include "tensor/error.h"
 
 namespace ember::apps {
@@ -34,8 +36,44 @@ std::string xml_escape(const std::string& s) {
 }
 }  // namespace
 
-MetricsWriter::MetricsWriter(const std::string& dir, bool append) : jsonl_(dir + "/metrics.jsonl"), csv_(dir + "/metrics.csv") {
-  bool have_csv = append && std::ifstream(csv_).good();
+namespace {
+// The epoch a metrics row records: the first CSV field, or the jsonl's "epoch" value; -1 if none.
+int64_t row_epoch(const std::string& line, bool jsonl) {
+  size_t at = 0;
+  if (jsonl) {
+    const std::string key = "\"epoch\": ";
+    at = line.find(key);
+    if (at == std::string::npos) return -1;
+    at += key.size();
+  }
+  int64_t epoch = -1;
+  auto [ptr, ec] = std::from_chars(line.data() + at, line.data() + line.size(), epoch);
+  return ec == std::errc() ? epoch : -1;
+}
+
+// Keeps the header (CSV) and the rows of epochs 1..keep_epochs, in place (atomically).
+void truncate_rows(const std::string& path, int64_t keep_epochs, bool jsonl) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  std::string line, kept;
+  bool first = true;
+  while (std::getline(in, line)) {
+    const int64_t epoch = row_epoch(line, jsonl);
+    if ((first && !jsonl) || (epoch >= 1 && epoch <= keep_epochs)) kept += line + "\n";
+    first = false;
+  }
+  in.close();
+  write_file_atomic(path, kept);
+}
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& dir, bool append, int64_t keep_epochs)
+    : jsonl_(dir + "/metrics.jsonl"), csv_(dir + "/metrics.csv") {
+  if (append && keep_epochs >= 0) {
+    truncate_rows(jsonl_, keep_epochs, /*jsonl=*/true);
+    truncate_rows(csv_, keep_epochs, /*jsonl=*/false);
+  }
+  bool have_csv = append && std::ifstream(csv_).good() && std::ifstream(csv_).peek() != EOF;
   if (!append) {
     std::ofstream(jsonl_, std::ios::trunc);
   }

@@ -18,10 +18,11 @@ struct EpochRecord {
 };
 
 // Appends rows to <dir>/metrics.jsonl and <dir>/metrics.csv (header written once); each row is
-// flushed so a killed run keeps what it measured.
+// flushed so a killed run keeps what it measured. Appending (a resumed run) with keep_epochs >= 0
+// first drops the rows of epochs after keep_epochs (1-based), which the resumed run writes again.
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const std::string& dir, bool append = false);
+  explicit MetricsWriter(const std::string& dir, bool append = false, int64_t keep_epochs = -1);
   void write(const EpochRecord& r);
 
  private:

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "apps/common/checkpoint_meta.h"
 #include "apps/common/data_setup.h"
 #include "apps/common/predictions.h"
 #include "data/loader.h"
@@ -45,12 +46,15 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const RecipeConfig& c, nn::Modu
   throw make_error("optimizer: '", c.optimizer, "' is not one of adamw, sgd");
 }
 
-// Whole-checkpoint file: the model under "model.", the optimizer under "optim.".
-void save_checkpoint(const std::string& path, nn::Module& model, const optim::Optimizer& opt,
+// Whole-checkpoint file: the model under "model.", the optimizer under "optim.", the EMA's
+// averaged weights (when there is one) under "ema.", so --resume restores all three.
+void save_checkpoint(const std::string& path, nn::Module& model, const optim::Optimizer& opt, const optim::EMA* ema,
                      std::map<std::string, std::string> meta) {
   nn::StateDict all;
   for (auto& [k, t] : model.state_dict()) all.emplace_back("model." + k, t);
   for (auto& [k, t] : opt.state_dict()) all.emplace_back("optim." + k, t);
+  if (ema)
+    for (auto& [k, t] : ema->shadow()) all.emplace_back("ema." + k, t);
   meta["format"] = "ember-checkpoint-1";
   nn::save_safetensors(path, all, meta);
 }
@@ -78,10 +82,11 @@ EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const Mode
   bool was_training = model.is_training();
   model.eval();
   data::DataLoader loader(dataset, eval_loader_options(dataset, spec, batch_size, workers));
-  const int64_t n = dataset->size(), C = dataset->num_classes();
+  // Rows are as wide as the model's output (its class count), whatever the data's count: a label
+  // the model has no class for is an Error.
+  int64_t C = -1;
   EvalOutput out;
   std::vector<float> probs;
-  probs.reserve(static_cast<size_t>(n * C));
   double loss_sum = 0;
   int64_t right = 0, labelled = 0;
   for (const data::Batch& b : loader) {
@@ -91,13 +96,15 @@ EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const Mode
       Tensor flipped = flip_width(x);
       p = mul(add(p, softmax(model.forward(Variable(flipped)).data(), -1)), 0.5);
     }
-    Tensor host = p.cpu().to(DType::f32).contiguous();
+    Tensor host = p.cpu().to(DType::f32).contiguous();  // (B, C)
+    C = host.size(1);
     const float* hp = host.data<float>();
     auto labels = b.labels.to_vector<int64_t>();
     for (int64_t i = 0; i < host.size(0); ++i) {
       const float* row = hp + i * C;
       probs.insert(probs.end(), row, row + C);
       int64_t y = labels[i];
+      EMBER_CHECK(y < C, "evaluate: '", b.names[i], "' has label ", y, " but the model has ", C, " classes");
       out.labels.push_back(y);
       out.names.push_back(b.names[i]);
       if (y >= 0) {
@@ -110,7 +117,7 @@ EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const Mode
       }
     }
   }
-  out.probs = from_vector(probs, {static_cast<int64_t>(out.names.size()), C});
+  out.probs = from_vector(probs, {static_cast<int64_t>(out.names.size()), std::max<int64_t>(C, 0)});
   out.loss = labelled ? loss_sum / labelled : std::numeric_limits<double>::quiet_NaN();
   out.accuracy = labelled ? static_cast<double>(right) / labelled : std::numeric_limits<double>::quiet_NaN();
   model.train(was_training);
@@ -134,6 +141,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   namespace fs = std::filesystem;
   if (c.threads > 0) cpu::set_num_threads(static_cast<int>(c.threads));
   fs::create_directories(c.out);
+  remove_stale_temp_files(c.out);
   manual_seed(c.seed);
 
   // ---- data ---------------------------------------------------------------------------------
@@ -142,6 +150,10 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   mo.num_classes = ds.num_classes;
   ModelSpec spec;
   auto model = make_model(c.model, mo, &spec);
+  if (ds.val && ds.val->size() == 0)
+    throw make_error("--val-fraction ", c.val_fraction, " holds out no image of the ", ds.all->size(), " (",
+                     ds.num_classes, " classes, rounded per class): raise it, or give --val-fraction 0 to train "
+                     "without validation");
   std::cerr << "data: " << ds.description << "; " << ds.train->size() << " train / "
             << (ds.val ? ds.val->size() : 0) << " validation images, " << ds.num_classes << " classes\n";
   std::cerr << "model: " << c.model << " at " << spec.resolution << "x" << spec.resolution << ", "
@@ -185,20 +197,33 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   double best_acc = -1;
   if (!c.resume.empty()) {
     nn::SafetensorsFile ck = nn::load_safetensors(c.resume);
-    EMBER_CHECK(ck.metadata.count("format") && ck.metadata.at("format") == "ember-checkpoint-1", "resume: '",
-                c.resume, "' is not a training checkpoint written by ember (no ember-checkpoint-1 metadata)");
-    EMBER_CHECK(ck.metadata.at("model") == c.model, "resume: '", c.resume, "' holds a ", ck.metadata.at("model"),
-                ", not a ", c.model);
+    CheckpointMeta meta(c.resume, ck.metadata);
+    EMBER_CHECK(meta.has("format") && meta.text("format") == "ember-checkpoint-1", "resume: '", c.resume,
+                "' is not a training checkpoint written by ember (no ember-checkpoint-1 metadata)");
+    EMBER_CHECK(meta.text("model") == c.model, "resume: '", c.resume, "' holds a ", meta.text("model"), ", not a ",
+                c.model);
+    start_epoch = meta.integer("epoch") + 1;
+    iteration = meta.integer("iteration");
+    best_acc = meta.real("best_val_acc");
+    const uint64_t rng_offset = meta.unsigned_integer("rng_offset");
     model->load_state_dict(with_prefix(ck.tensors, "model."), true);
     opt->load_state_dict(with_prefix(ck.tensors, "optim."));
-    start_epoch = std::stoll(ck.metadata.at("epoch")) + 1;
-    iteration = std::stoll(ck.metadata.at("iteration"));
-    best_acc = std::stod(ck.metadata.at("best_val_acc"));
-    default_generator().set_offset(std::stoull(ck.metadata.at("rng_offset")));
+    if (ema) {
+      nn::StateDict averaged = with_prefix(ck.tensors, "ema.");
+      if (!averaged.empty()) {
+        ema->load_state_dict(averaged);
+      } else {  // a checkpoint of a run without --ema, or from before checkpoints held the EMA
+        std::cerr << "resume: '" << c.resume << "' holds no EMA weights; the EMA starts from the resumed model\n";
+        ema = std::make_unique<optim::EMA>(*model, c.ema_decay);
+      }
+    }
+    default_generator().set_offset(rng_offset);
     std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
   }
 
-  MetricsWriter metrics(c.out, /*append=*/!c.resume.empty());
+  // A resumed run keeps the rows of the epochs its checkpoint had finished and drops any later
+  // ones (a run killed after writing a row but before its checkpoint would otherwise repeat it).
+  MetricsWriter metrics(c.out, /*append=*/!c.resume.empty(), /*keep_epochs=*/start_epoch);
   std::vector<EpochRecord> history;
   RecipeResult result;
   result.best_checkpoint = c.out + "/best.safetensors";
@@ -302,6 +327,9 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       }
       ev = evaluate(*model, ds.val, spec, c.device, c.batch_size, c.workers);
       if (ema) ema->restore();
+      EMBER_CHECK(!std::isnan(ev.accuracy), "validation: none of the ", ds.val->size(),
+                  " held-out images could be read (see the warnings above); fix or remove them, or give "
+                  "--val-fraction 0 to train without validation");
       rec.val_loss = ev.loss;
       rec.val_acc = ev.accuracy;
     }
@@ -326,9 +354,9 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     bool improved = ds.val && rec.val_acc > best_acc;
     if (improved) best_acc = rec.val_acc;
     meta["best_val_acc"] = std::to_string(best_acc);
-    save_checkpoint(result.last_checkpoint, *model, *opt, meta);
+    save_checkpoint(result.last_checkpoint, *model, *opt, ema.get(), meta);
     if (improved || !ds.val) {
-      save_checkpoint(result.best_checkpoint, *model, *opt, meta);
+      save_checkpoint(result.best_checkpoint, *model, *opt, ema.get(), meta);
       if (ds.val) {
         write_confusion_svg(c.out + "/confusion.svg", confusion_matrix(ev, ds.num_classes), ds.class_names,
                             c.model + " — validation confusion (best epoch " + std::to_string(rec.epoch) + ")");

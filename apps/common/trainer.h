@@ -9,10 +9,16 @@
 //     validate (loss, accuracy, confusion matrix) → metrics.jsonl/csv, curves.svg
 //     checkpoint last.safetensors every epoch, best.safetensors when validation accuracy improves
 //
-// A checkpoint holds the model ("model.*"), the optimizer ("optim.*") and, in its metadata, the
-// epoch, the iteration, the best accuracy, the RNG offset and the run's configuration, so
-// --resume continues the same loss curve. A NaN or infinite loss stops the run with an Error
-// naming the epoch and iteration; the checkpoints written before it are intact.
+// A checkpoint holds the model ("model.*"), the optimizer ("optim.*"), with --ema the averaged
+// weights ("ema.*") and, in its metadata, the epoch, the iteration, the best accuracy, the RNG
+// offset and the run's configuration, so --resume continues the same loss curve (the metadata is
+// read through CheckpointMeta's schema; the metrics rows of later epochs are dropped). A NaN or
+// infinite loss stops the run with an Error naming the epoch and iteration; the checkpoints
+// written before it are intact. At start, temporary files a killed run left in --out go.
+//
+// Validation: --val-fraction > 0 that holds out no image (a small dataset, rounded per class),
+// or a held-out split none of whose images can be read (--skip-bad), is an Error that says so;
+// --val-fraction 0 trains without validation (best.safetensors is then the last epoch).
 #pragma once
 #include <array>
 #include <memory>
@@ -77,7 +83,8 @@ RecipeResult run_recipe(const RecipeConfig& config);
 std::array<int64_t, 4> phase_iterations(const std::array<double, 4>& epochs, int64_t batches);
 
 // Evaluation-mode class probabilities for every sample of `dataset`, in order (optionally the
-// average with the horizontally flipped image).
+// average with the horizontally flipped image). Rows are as wide as the model's output; a label
+// of the data at or above the model's class count is an Error.
 struct EvalOutput {
   std::vector<std::string> names;
   std::vector<int64_t> labels;

@@ -28,13 +28,8 @@ using AppResult = ember::testing::CommandResult;
 AppResult run(const std::string& args, const std::string& env = "") {
   return ember::testing::run_command(env + " " + std::string(EMBER_APPS_BIN_DIR) + "/" + args);
 }
-std::string read(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+std::string read(const fs::path& p) { return ember::testing::read_text(p.string()); }
+using ember::testing::count_lines;
 
 class Apps : public ::testing::Test {
  protected:

@@ -143,6 +143,85 @@ TEST(ImageIO, CorruptAndTruncatedFilesThrowNamingTheFile) {
   EXPECT_EQ(info.channels, 3);
 }
 
+namespace {
+// A valid PNG's chunks with the IHDR claiming w x h (CRC recomputed: libpng checks it).
+std::vector<uint8_t> png_claiming(uint32_t w, uint32_t h) {
+  std::vector<uint8_t> small = fx::make_png(fx::random_pixels(2, 2, 3, 5), 2, 2, 2);
+  std::vector<uint8_t> out(small.begin(), small.begin() + 8), ihdr;
+  fx::put_u32(ihdr, w);
+  fx::put_u32(ihdr, h);
+  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});
+  fx::png_chunk(out, "IHDR", ihdr);
+  out.insert(out.end(), small.begin() + 8 + 25, small.end());  // IDAT, IEND after the 25-byte IHDR chunk
+  return out;
+}
+// A valid JPEG with its SOF marker's height and width replaced (no checksum in JPEG).
+std::vector<uint8_t> jpeg_claiming(uint16_t w, uint16_t h) {
+  std::vector<uint8_t> jpg = fx::make_jpeg(fx::smooth_pixels(16, 16, 3), 16, 16, 3);
+  for (size_t i = 2; i + 9 < jpg.size(); ++i)
+    if (jpg[i] == 0xFF && (jpg[i + 1] == 0xC0 || jpg[i + 1] == 0xC1 || jpg[i + 1] == 0xC2)) {
+      jpg[i + 5] = static_cast<uint8_t>(h >> 8);
+      jpg[i + 6] = static_cast<uint8_t>(h);
+      jpg[i + 7] = static_cast<uint8_t>(w >> 8);
+      jpg[i + 8] = static_cast<uint8_t>(w);
+      return jpg;
+    }
+  ADD_FAILURE() << "no SOF marker in the fixture JPEG";
+  return jpg;
+}
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  const char* name_;
+};
+}  // namespace
+
+TEST(ImageIO, HeadersClaimingHugeOrImplausibleSizesAreRejectedBeforeDecoding) {
+  EXPECT_EQ(max_image_pixels(), kDefaultMaxImagePixels);
+  // over the pixel limit: 16384x16384 (268M pixels) in a tiny file
+  // (no structured bindings: clang 14 cannot capture them in the lambdas below)
+  for (const auto& file : {std::pair{std::string("huge.png"), png_claiming(16384, 16384)},
+                           std::pair{std::string("huge.jpg"), jpeg_claiming(16384, 16384)}}) {
+    const std::string& name = file.first;
+    const std::vector<uint8_t>& bytes = file.second;
+    SCOPED_TRACE(name);
+    EXPECT_LT(bytes.size(), 2000u);
+    expect_error([&] { decode_image(bytes.data(), bytes.size(), name); },
+                 {name, "16384x16384", "over the limit of 67108864 pixels", "EMBER_MAX_IMAGE_PIXELS"});
+    expect_error([&] { read_image_info(bytes.data(), bytes.size(), name); }, {name, "16384x16384"});
+  }
+  // under the limit but more than the file could hold: 4000x4000 in under 2 KB
+  for (const auto& file : {std::pair{std::string("big.png"), png_claiming(4000, 4000)},
+                           std::pair{std::string("big.jpg"), jpeg_claiming(4000, 4000)}}) {
+    const std::string& name = file.first;
+    const std::vector<uint8_t>& bytes = file.second;
+    SCOPED_TRACE(name);
+    expect_error([&] { decode_image(bytes.data(), bytes.size(), name); },
+                 {name, "implausible image size 4000x4000", std::to_string(bytes.size()) + "-byte file"});
+  }
+  // the limit is configurable; real images under it decode
+  auto png = fx::make_png(fx::random_pixels(32, 32, 3, 2), 32, 32, 2);
+  auto jpg = fx::make_jpeg(fx::smooth_pixels(32, 32, 1), 32, 32, 3);
+  EXPECT_EQ(decode_image(png.data(), png.size(), "ok.png").shape(), (Shape{3, 32, 32}));
+  EXPECT_EQ(decode_image(jpg.data(), jpg.size(), "ok.jpg").shape(), (Shape{3, 32, 32}));
+  {
+    ScopedEnv env("EMBER_MAX_IMAGE_PIXELS", "1000");
+    expect_error([&] { decode_image(png.data(), png.size(), "ok.png"); }, {"ok.png", "32x32", "limit of 1000 pixels"});
+    expect_error([&] { decode_image(jpg.data(), jpg.size(), "ok.jpg"); }, {"ok.jpg", "32x32", "limit of 1000 pixels"});
+  }
+  {
+    ScopedEnv env("EMBER_MAX_IMAGE_PIXELS", "lots");
+    expect_error([&] { decode_image(png.data(), png.size(), "ok.png"); }, {"EMBER_MAX_IMAGE_PIXELS", "'lots'"});
+  }
+  // a solid-colour image compresses far but stays within the bounds
+  std::vector<uint8_t> flat(256 * 256 * 3, 200);
+  auto flat_png = fx::make_png(flat, 256, 256, 2);
+  auto flat_jpg = fx::make_jpeg(flat, 256, 256, 3, 50);
+  EXPECT_EQ(decode_image(flat_png.data(), flat_png.size(), "flat.png").size(2), 256);
+  EXPECT_EQ(decode_image(flat_jpg.data(), flat_jpg.size(), "flat.jpg").size(2), 256);
+}
+
 // ---- CIFAR binary -----------------------------------------------------------------------------
 
 TEST(CifarBinaryDataset, Cifar10DirectoryFileAndTestSplit) {
@@ -344,6 +423,38 @@ TEST(CompetitionDataset, TsvColumnsLabelsAndErrors) {
   ASSERT_EQ(test_set->size(), 3);
   EXPECT_EQ(test_set->get(0).name, "train_0.png");
   EXPECT_EQ(test_set->get(0).label, -1);
+}
+
+TEST(CompetitionDataset, HugeLabelIdsAndPathsOutsideTheImageFolderAreErrorsNamingTheLine) {
+  TempDir dir("comp_hostile");
+  const std::string images = dir.mkdir("train");
+  auto png = fx::make_png(fx::random_pixels(4, 4, 3, 30), 4, 4, 2);
+  fx::write_bytes(images + "/a.png", png);
+  fx::write_bytes(dir / "secret.png", png);  // beside the image folder, not in it
+  auto write_tsv = [&](const std::string& text) {
+    std::ofstream t(dir / "hostile.tsv");
+    t << text;
+  };
+  // the largest label allowed, then one past it, 2e9 and INT64_MAX
+  write_tsv("file_name\tlabel_id\na.png\t99999\n");
+  EXPECT_EQ(CompetitionDataset(images, dir / "hostile.tsv").num_classes(), CompetitionDataset::kMaxClasses);
+  for (const char* label : {"100000", "2000000000", "9223372036854775807"}) {
+    SCOPED_TRACE(label);
+    write_tsv(std::string("file_name\tlabel_id\na.png\t0\na.png\t") + label + "\n");
+    expect_error([&] { CompetitionDataset d(images, dir / "hostile.tsv"); },
+                 {"hostile.tsv", "line 3", label, "100000 classes"});
+  }
+  const std::string absolute = dir / "secret.png";
+  for (const std::string& name : {std::string("../secret.png"), std::string("sub/../../secret.png"), absolute}) {
+    SCOPED_TRACE(name);
+    write_tsv("file_name\tlabel_id\na.png\t0\n" + name + "\t1\n");
+    expect_error([&] { CompetitionDataset d(images, dir / "hostile.tsv"); },
+                 {"hostile.tsv", "line 3", "'" + name + "'", "absolute or contains '..'"});
+  }
+  // a name that merely contains two dots is an ordinary file name
+  fx::write_bytes(images + "/b..png", png);
+  write_tsv("file_name\tlabel_id\nb..png\t1\n");
+  EXPECT_EQ(CompetitionDataset(images, dir / "hostile.tsv").size(), 1);
 }
 
 // ---- generated ------------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ TEST(Transforms, ResizeBilinearMatchesReference) {
           int64_t y0 = int64_t(std::floor(sy)), x0 = int64_t(std::floor(sx));
           int64_t y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
           double fy = sy - y0, fx = sx - x0;
-          auto at = [&](int64_t yy, int64_t xq) { return v[(c * h + yy) * w + xq]; };
+          auto at = [&, h = h, w = w](int64_t yy, int64_t xq) { return v[(c * h + yy) * w + xq]; };
           ref.push_back((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
                         fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)));
         }

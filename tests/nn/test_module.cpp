@@ -201,7 +201,7 @@ TEST(Module, StateDictRoundTripsIntoAnotherInstanceInPlace) {
   nn::LoadReport report = b.load_state_dict(sd);
   EXPECT_TRUE(report.ok()) << report.str();
   for (auto& [name, t] : b.state_dict()) {
-    auto it = std::find_if(sd.begin(), sd.end(), [&](auto& e) { return e.first == name; });
+    auto it = std::find_if(sd.begin(), sd.end(), [&, &name = name](auto& e) { return e.first == name; });
     ASSERT_NE(it, sd.end()) << name;
     EXPECT_EQ(values(t), values(it->second)) << name;
   }

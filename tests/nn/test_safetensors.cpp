@@ -240,7 +240,16 @@ TEST_F(Safetensors, RejectsMalformedHeaders) {
   check("mismatch", R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}})", 24,
         {"tensor 'a'", "shape [2, 3]", "F32 (24 bytes)", "span 20 bytes", "do not match"});
   check("overflow", R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8,
+        {"tensor 'a'", "overflows"});
+  // the element count fits, the byte count does not
+  check("byte_overflow", R"({"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}})", 8,
         {"tensor 'a'", "do not match"});
+  // A dim of 2^63 (or a product past 2^63) beside a 0: zero bytes, but not a shape an int64 holds.
+  check("huge_dim_zero", R"({"a":{"dtype":"F32","shape":[9223372036854775808,0],"data_offsets":[0,0]}})", 0,
+        {"tensor 'a'", "9223372036854775808", "overflows"});
+  check("huge_product_zero",
+        R"({"a":{"dtype":"U8","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", 0,
+        {"tensor 'a'", "overflows"});
   check("no_offsets", R"({"a":{"dtype":"F32","shape":[1]}})", 4, {"'a'", "data_offsets"});
   check("negative_dim", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4,
         {"'a'", "not a non-negative integer"});

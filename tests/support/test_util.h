@@ -47,6 +47,10 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command_line);
 
+// A text file's contents ("" when it cannot be read), and the number of '\n' in a text.
+std::string read_text(const std::string& path);
+int count_lines(const std::string& text);
+
 // Whether the module's state dict has an entry of this name.
 bool has_state(const nn::Module& module, const std::string& name);
 

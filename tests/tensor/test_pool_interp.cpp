@@ -193,7 +193,7 @@ TEST(AvgPool2d, ForwardAndBackwardMatchReference) {
   for (const auto& [xs, k] : kPoolCases) {
     SCOPED_TRACE(shape_str(xs) + " k" + std::to_string(k.kh) + "x" + std::to_string(k.kw));
     PoolRef r = window_ref_shape(xs, k);
-    TapFn taps = [&](const std::function<void(int64_t, int64_t, double)>& f) { for_each_avg_tap(r, k, f); };
+    TapFn taps = [&, &k = k](const std::function<void(int64_t, int64_t, double)>& f) { for_each_avg_tap(r, k, f); };
     for (DType dtype : {DType::f64, DType::f32}) {
       Tensor x = random_tensor(xs, dtype, -1, 1, 7);
       auto expected = apply_taps(taps, values(x), r.planes * r.OH * r.OW);

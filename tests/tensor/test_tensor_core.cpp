@@ -1,5 +1,6 @@
 // Tensor basics: views, copies, dtypes, allocators, RNG and error messages.
 #include <cmath>
+#include <cstring>
 
 #include "tests/support/test_util.h"
 
@@ -93,6 +94,34 @@ TEST(Tensor, DtypeConversionsRoundTrip) {
   EXPECT_EQ(static_cast<float>(f16(5.9604644775390625e-8f)), 5.9604644775390625e-8f);  // smallest subnormal
   EXPECT_EQ(static_cast<float>(bf16(1.0f + 1.0f / 256)), 1.0f);
   EXPECT_TRUE(std::isnan(static_cast<float>(bf16(NAN))));
+}
+
+TEST(Tensor, FloatToIntegerConversionsSaturateAndNaNGivesZero) {
+  const double inf = INFINITY, nan = NAN;
+  Tensor x = from_vector<double>({300.0, -5.0, nan, 1e10, 254.9, inf, -inf, -0.7, 2.5}, {9});
+  EXPECT_EQ(values(x.to(DType::u8)), (std::vector<double>{255, 0, 0, 255, 254, 255, 0, 0, 2}));
+  EXPECT_EQ(values(x.to(DType::f32).to(DType::u8)), (std::vector<double>{255, 0, 0, 255, 254, 255, 0, 0, 2}));
+  EXPECT_EQ(values(x.to(DType::i32)),
+            (std::vector<double>{300, -5, 0, 2147483647, 254, 2147483647, -2147483648.0, 0, 2}));
+  Tensor big = from_vector<float>({1e30f, -1e30f, 9.3e18f, -9.3e18f}, {4});
+  auto i64 = big.to(DType::i64).to_vector<int64_t>();
+  EXPECT_EQ(i64, (std::vector<int64_t>{INT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN}));
+  EXPECT_EQ(values(from_vector<float>({1e6f, -1e6f}, {2}).to(DType::bf16).to(DType::u8)), (std::vector<double>{255, 0}));
+}
+
+TEST(Tensor, FillWritesBoolStorageWithoutReadingIt) {
+  // Fresh storage holding bytes that are not a valid bool: filling must only write.
+  Tensor t = empty({4, 6}, DType::boolean);
+  std::memset(t.data_ptr(), 0x7f, t.nbytes());
+  t.fill_(1.0);
+  EXPECT_EQ(values(t), std::vector<double>(24, 1.0));
+  std::memset(t.data_ptr(), 0xfe, t.nbytes());
+  Tensor strided = t.narrow(1, 1, 3);  // non-contiguous view: only its elements change
+  strided.fill_(0.0);
+  auto bytes = static_cast<const uint8_t*>(t.data_ptr());
+  for (int64_t i = 0; i < 24; ++i) EXPECT_EQ(bytes[i], (i % 6 >= 1 && i % 6 < 4) ? 0 : 0xfe) << i;
+  EXPECT_EQ(values(zeros({3, 2}, DType::boolean)), std::vector<double>(6, 0.0));
+  EXPECT_EQ(values(full({5}, 2.0, DType::boolean)), std::vector<double>(5, 1.0));
 }
 
 TEST(Tensor, CreationFunctions) {
