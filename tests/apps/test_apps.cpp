@@ -25,9 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 using AppResult = ember::testing::CommandResult;
 // `env` (VAR=value ...) is put before the program.
-AppResult run(const std::string& args, const std::string& env = "") {
-  return ember::testing::run_command(env + " " + std::string(EMBER_APPS_BIN_DIR) + "/" + args);
-}
+AppResult run(const std::string& args, const std::string& env = "") { return ember::testing::run_app(args, env); }
 std::string read(const fs::path& p) { return ember::testing::read_text(p.string()); }
 using ember::testing::count_lines;
 

@@ -235,9 +235,7 @@ TEST(FitEnsembleWeights, RowsAreMatchedByFileNameAndMismatchesAreClearErrors) {
 
 namespace {
 using AppResult = ember::testing::CommandResult;
-AppResult run_app(const std::string& args) {
-  return ember::testing::run_command(std::string(EMBER_APPS_BIN_DIR) + "/ember-ensemble " + args);
-}
+AppResult run_ensemble(const std::string& args) { return ember::testing::run_app("ember-ensemble " + args); }
 std::vector<double> read_weights(const fs::path& p) {
   std::ifstream f(p);
   std::vector<double> w;
@@ -259,7 +257,7 @@ TEST(EnsembleApp, FitOnValidationFilesThenApplyToTheTestFiles) {
   ember::apps::write_predictions(t0, test[0]);
   ember::apps::write_predictions(t1, test[1]);
 
-  AppResult r = run_app(t0 + " " + t1 + " --fit-on " + v0 + " " + v1 + " --out " + out);
+  AppResult r = run_ensemble(t0 + " " + t1 + " --fit-on " + v0 + " " + v1 + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* s : {"ensemble, equal weights", "ensemble, fitted weights", "weights.txt"})
     EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
@@ -275,7 +273,7 @@ TEST(EnsembleApp, FitOnValidationFilesThenApplyToTheTestFiles) {
     EXPECT_NEAR(ens.row(4)[c], w[0] * t0r.row(4)[c] + w[1] * t1r.row(4)[c], 1e-6);
 
   // --fit: on the positional files themselves, which must be labelled.
-  r = run_app(v0 + " " + v1 + " --fit --out " + out);
+  r = run_ensemble(v0 + " " + v1 + " --fit --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_weights(fs::path(out) / "weights.txt"), w);
   // Rows are matched by file name, in the positional files too: v1 reversed gives the same.
@@ -286,25 +284,25 @@ TEST(EnsembleApp, FitOnValidationFilesThenApplyToTheTestFiles) {
     std::copy(val[1].row(i), val[1].row(i) + kClasses, reversed.probs.begin() + (reversed.rows() - 1 - i) * kClasses);
   std::string v1r = (dir / "v1r.csv").string();
   ember::apps::write_predictions(v1r, reversed);
-  r = run_app(v0 + " " + v1r + " --fit --out " + out);
+  r = run_ensemble(v0 + " " + v1r + " --fit --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_weights(fs::path(out) / "weights.txt"), w);
   EXPECT_EQ(ember::apps::read_predictions(out + "/ensemble.csv").names, val[0].names);
-  r = run_app(t0 + " " + t1 + " --fit --out " + out);
+  r = run_ensemble(t0 + " " + t1 + " --fit --out " + out);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("has no label for"), std::string::npos) << r.output;
 
   // Misuse.
-  r = run_app(v0 + " " + v1 + " --weights 1 2 --fit");
+  r = run_ensemble(v0 + " " + v1 + " --weights 1 2 --fit");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("excludes"), std::string::npos) << r.output;
-  r = run_app(t0 + " " + t1 + " --fit-on " + v0);
+  r = run_ensemble(t0 + " " + t1 + " --fit-on " + v0);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--fit-on got 1 validation files for 2"), std::string::npos) << r.output;
   Predictions other = val[1];
   other.names[0] = "elsewhere.png";
   ember::apps::write_predictions(v1, other);
-  r = run_app(t0 + " " + t1 + " --fit-on " + v0 + " " + v1 + " --out " + out);
+  r = run_ensemble(t0 + " " + t1 + " --fit-on " + v0 + " " + v1 + " --out " + out);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("'elsewhere.png' is in '" + v1 + "' but not in '" + v0 + "'"), std::string::npos)
       << r.output;

@@ -25,9 +25,7 @@ using ember::testing::TempDir;
 
 namespace {
 
-CommandResult run_app(const std::string& args) {
-  return ember::testing::run_command(std::string(EMBER_APPS_BIN_DIR) + "/" + args);
-}
+using ember::testing::run_app;
 
 // The rows of metrics.csv without their timing columns (img_per_s, seconds).
 std::vector<std::string> metrics_rows(const std::string& dir) {

@@ -24,9 +24,7 @@ using ember::testing::TempDir;
 
 namespace {
 
-CommandResult run_app(const std::string& args) {
-  return ember::testing::run_command(std::string(EMBER_APPS_BIN_DIR) + "/" + args);
-}
+using ember::testing::run_app;
 
 // A tiny effnet_tiny run on generated data: 72 training images in 4 batches per epoch.
 const char* kQuick = " --model effnet_tiny --generated-size 96 --val-fraction 0.25 --batch 16 --workers 1"

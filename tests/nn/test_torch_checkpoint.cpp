@@ -472,9 +472,7 @@ TEST(EfficientnetPytorchNames, RealLite0Weights) {
 
 namespace {
 using AppResult = ember::testing::CommandResult;
-AppResult run_app(const std::string& args) {
-  return ember::testing::run_command(std::string(EMBER_APPS_BIN_DIR) + "/" + args);
-}
+using ember::testing::run_app;
 }  // namespace
 
 TEST(EmberConvert, EndToEnd) {

@@ -46,6 +46,12 @@ struct CommandResult {
   std::string output;
 };
 CommandResult run_command(const std::string& command_line);
+#ifdef EMBER_APPS_BIN_DIR  // defined for every test program (tests/CMakeLists.txt)
+// One of the apps of the build tree, "ember-predict --flag ...", after `env` (VAR=value ...).
+inline CommandResult run_app(const std::string& args, const std::string& env = "") {
+  return run_command((env.empty() ? "" : env + " ") + std::string(EMBER_APPS_BIN_DIR) + "/" + args);
+}
+#endif
 
 // A text file's contents ("" when it cannot be read), and the number of '\n' in a text.
 std::string read_text(const std::string& path);
