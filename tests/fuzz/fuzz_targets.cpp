@@ -126,6 +126,51 @@ std::vector<std::vector<uint8_t>> seeds_predictions_csv() {
   return {from_file(path)};
 }
 
+// ---- CIFAR binary (records by file name) and its class-name lists ------------------------------
+// The input as a CIFAR-10 batch and as a CIFAR-100 file; every record's image is read.
+void read_all(const data::CifarBinaryDataset& ds) {
+  for (int64_t i = 0; i < ds.size(); ++i) touch(ds.get(i).image);
+}
+void run_cifar_binary(const uint8_t* d, size_t n) {
+  for (const char* name : {"cifar10/data_batch_1.bin", "cifar100/train.bin"}) {
+    fs::create_directories((scratch() / name).parent_path());
+    const std::string path = to_file(name, d, n);
+    expect_parse_or_error([&] { read_all(data::CifarBinaryDataset(path)); });
+  }
+}
+// Two records of each release's layout: label byte(s), then 3072 pixel bytes.
+std::vector<uint8_t> cifar_records(int label_bytes) {
+  std::vector<uint8_t> bytes;
+  for (int r = 0; r < 2; ++r) {
+    for (int l = 0; l < label_bytes; ++l) bytes.push_back(static_cast<uint8_t>(3 + r + l));
+    for (int i = 0; i < 3072; ++i) bytes.push_back(static_cast<uint8_t>(i * 7 + r));
+  }
+  return bytes;
+}
+std::vector<std::vector<uint8_t>> seeds_cifar_binary() { return {cifar_records(1), cifar_records(2)}; }
+
+// The input as batches.meta.txt beside a valid CIFAR-10 batch: the class names it gives.
+void run_class_list(const uint8_t* d, size_t n) {
+  fs::create_directories(scratch() / "meta");
+  static const bool batch_written = [] {
+    const std::vector<uint8_t> one = cifar_records(1);
+    std::ofstream((scratch() / "meta" / "data_batch_1.bin").string(), std::ios::binary)
+        .write(reinterpret_cast<const char*>(one.data()), static_cast<std::streamsize>(one.size()));
+    return true;
+  }();
+  (void)batch_written;
+  to_file("meta/batches.meta.txt", d, n);
+  expect_parse_or_error([&] {
+    data::CifarBinaryDataset ds((scratch() / "meta" / "data_batch_1.bin").string());
+    volatile size_t sink = 0;
+    for (const std::string& c : ds.class_names()) sink = sink + c.size();
+  });
+}
+std::vector<std::vector<uint8_t>> seeds_class_list() {
+  return {from_text("airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"),
+          from_text("a\r\nb\r\n\r\nc\n")};
+}
+
 // ---- checkpoint metadata (key=value lines) ----------------------------------------------------
 void run_checkpoint_meta(const uint8_t* d, size_t n) {
   std::map<std::string, std::string> meta;
@@ -158,6 +203,8 @@ const std::vector<FuzzTarget>& fuzz_targets() {
       {"competition_tsv", run_competition_tsv, seeds_competition_tsv},
       {"predictions_csv", run_predictions_csv, seeds_predictions_csv},
       {"checkpoint_meta", run_checkpoint_meta, seeds_checkpoint_meta},
+      {"cifar_binary", run_cifar_binary, seeds_cifar_binary},
+      {"class_list", run_class_list, seeds_class_list},
   };
   return targets;
 }
