@@ -127,24 +127,17 @@ void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       const T mean_t = psm[c];
       const T scale = static_cast<T>(static_cast<double>(psi[c]) * (pw ? static_cast<double>(pw[c]) : 1.0));
       const T shift = pb ? pb[c] : T(0);
-      if (a.clamp.active()) {
-        const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
-        for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
-          const T* xr = px + off;
-          T* yr = po + off;
-          for (int64_t i = 0; i < n; ++i) {
-            T z = (xr[i * stride] - mean_t) * scale + shift;
-            z = z < lo ? lo : z;  // NaN passes through, as clamp does
-            yr[i * stride] = z > hi ? hi : z;
-          }
-        });
-      } else {
-        for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
-          const T* xr = px + off;
-          T* yr = po + off;
-          for (int64_t i = 0; i < n; ++i) yr[i * stride] = (xr[i * stride] - mean_t) * scale + shift;
-        });
-      }
+      // Without a clamp the bounds are ±inf and both tests fail: one loop serves both.
+      const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
+      for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
+        const T* xr = px + off;
+        T* yr = po + off;
+        for (int64_t i = 0; i < n; ++i) {
+          T z = (xr[i * stride] - mean_t) * scale + shift;
+          z = z < lo ? lo : z;  // NaN passes through, as clamp does
+          yr[i * stride] = z > hi ? hi : z;
+        }
+      });
     }
   });
 }
@@ -190,9 +183,9 @@ void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, co
       };
       if (a.clamp.active()) {
         const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
-        channel([=](T g, T xv) {  // branch-free, so that the loops stay vectorized
+        channel([=](T g, T xv) {  // one select, no branch, so that the loops stay vectorized
           const T z = (xv - mean_t) * k_t + shift;
-          return g * static_cast<T>((lo <= z) & (z <= hi));
+          return (lo <= z) & (z <= hi) ? g : T(0);  // 0 outside, whatever g is (as clamp's backward)
         });
       } else {
         channel([](T g, T) { return g; });

@@ -225,6 +225,24 @@ TEST(BatchNorm, FusedClampMatchesBatchNormThenClamp) {
   }
 }
 
+// Outside [lo, hi] the gradient is 0 whatever arrives there, an infinite one included, as in
+// clamp's backward (a multiply by the mask would make inf·0 = NaN and spread it over the channel).
+TEST(BatchNorm, FusedClampDropsEvenInfiniteGradientsOutsideTheBounds) {
+  for (bool training : {true, false}) {
+    Tensor x = from_vector(std::vector<float>{-3, -1, 0.5, 2, 9, 1}, {6, 1});
+    Tensor rm = zeros({1}), rv = ones({1});
+    BatchNormResult r = batch_norm(x, Tensor(), Tensor(), rm.clone(), rv.clone(), training, 0.1, 1e-5, {0.0, 6.0});
+    std::vector<double> y = values(r.out);
+    std::vector<float> g = {1, 1, 1, 1, 1, 1};
+    for (size_t i = 0; i < y.size(); ++i)
+      if (y[i] <= 0 || y[i] >= 6) g[i] = std::numeric_limits<float>::infinity();  // clamped: masked
+    BatchNormGrads d = batch_norm_backward(from_vector(g, {6, 1}), x, Tensor(), r.save_mean, r.save_invstd,
+                                           training, Tensor(), {0.0, 6.0});
+    for (double v : values(d.dx)) EXPECT_TRUE(std::isfinite(v)) << "training " << training;
+    EXPECT_TRUE(std::isfinite(d.dbias.item())) << "training " << training;
+  }
+}
+
 TEST(BatchNorm, FusedClampGradients) {
   for (bool training : {true, false}) {
     for (Shape shape : {Shape{5, 3}, Shape{2, 3, 2, 2}}) {
