@@ -73,7 +73,7 @@ MetricsWriter::MetricsWriter(const std::string& dir, bool append, int64_t keep_e
     truncate_rows(jsonl_, keep_epochs, /*jsonl=*/true);
     truncate_rows(csv_, keep_epochs, /*jsonl=*/false);
   }
-  bool have_csv = append && std::ifstream(csv_).good() && std::ifstream(csv_).peek() != EOF;
+  bool have_csv = append && std::ifstream(csv_).peek() != EOF;  // a missing file peeks EOF too
   if (!append) {
     std::ofstream(jsonl_, std::ios::trunc);
   }
