@@ -53,9 +53,7 @@ int main(int argc, char** argv) {
     mo.resolution = resolution > 0 ? resolution : meta.integer("resolution");
     ModelSpec spec;
     auto model = make_model(meta.text("model"), mo, &spec);
-    nn::StateDict weights;
-    for (auto& [k, t] : ck.tensors)
-      if (k.rfind("model.", 0) == 0) weights.emplace_back(k.substr(6), t);
+    nn::StateDict weights = with_prefix(ck.tensors, "model.");
     if (weights.empty()) weights = ck.tensors;  // a plain model file (save_module)
     model->load_state_dict(weights, /*strict=*/true);
     model->to(dev);

@@ -117,6 +117,13 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& given, const Mode
   return model;
 }
 
+nn::StateDict with_prefix(const nn::StateDict& d, const std::string& prefix) {
+  nn::StateDict out;
+  for (auto& [k, t] : d)
+    if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), t);
+  return out;
+}
+
 void load_pretrained(const std::string& path, nn::UnaryModule& model, const ModelSpec& spec) {
   bool renamed = false;
   nn::StateDict file = nn::load_timm_weights(path, &renamed);
@@ -127,10 +134,7 @@ void load_pretrained(const std::string& path, nn::UnaryModule& model, const Mode
         return kv.first.rfind("model.", 0) == 0 || kv.first.rfind("optim.", 0) == 0 || kv.first.rfind("ema.", 0) == 0;
       });
   if (training_checkpoint) {
-    nn::StateDict model_only;
-    for (auto& [name, t] : file)
-      if (name.rfind("model.", 0) == 0) model_only.emplace_back(name.substr(6), t);
-    file = std::move(model_only);
+    file = with_prefix(file, "model.");
     std::cerr << "load: " << path << ": the model of a training checkpoint (its optimizer state is not used)\n";
   }
   nn::StateDict dict;

@@ -53,4 +53,8 @@ std::string timm_model_name(const std::string& name);
 // other than the head failed to load.
 void load_pretrained(const std::string& path, nn::UnaryModule& model, const ModelSpec& spec);
 
+// The entries of `d` whose names start with `prefix`, the prefix cut off ("model.", "optim.", "ema."
+// of a training checkpoint), in order.
+nn::StateDict with_prefix(const nn::StateDict& d, const std::string& prefix);
+
 }  // namespace ember::apps

@@ -59,13 +59,6 @@ void save_checkpoint(const std::string& path, nn::Module& model, const optim::Op
   nn::save_safetensors(path, all, meta);
 }
 
-nn::StateDict with_prefix(const nn::StateDict& d, const std::string& prefix) {
-  nn::StateDict out;
-  for (auto& [k, t] : d)
-    if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), t);
-  return out;
-}
-
 // The phase an iteration belongs to (the schedule's boundaries, in iterations).
 std::string phase_of_iteration(const optim::PhaseScheduleConfig& s, int64_t it) {
   if (it < s.head_iters) return "head";
