@@ -1,11 +1,12 @@
-// CPU conv2d: im2col + Eigen GEMM for dense and grouped convs, direct kernels over polyphase
-// planes for depthwise.
+// CPU conv2d: im2col + GEMM (cpu::gemm, tensor/cpu/gemm.h) for dense and grouped convs, direct
+// kernels over polyphase planes for depthwise.
 // The math and shapes are in conv2d.h. Every tensor here is contiguous.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdlib>
 #include <vector>
 
+#include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/ops/conv2d.h"
 
@@ -13,14 +14,15 @@ namespace ember::cpu {
 
 namespace {
 
+// A row-major (rows, cols) matrix at p, and its transpose, as cpu::gemm operands.
 template <class T>
-using MatrixRM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+MatrixView<T> rm(const T* p, int64_t cols) {
+  return {p, cols, 1};
+}
 template <class T>
-using MapRM = Eigen::Map<MatrixRM<T>>;
-template <class T>
-using ConstMapRM = Eigen::Map<const MatrixRM<T>>;
-template <class T>
-using StridedMapRM = Eigen::Map<MatrixRM<T>, 0, Eigen::OuterStride<>>;
+MatrixView<T> rm_t(const T* p, int64_t cols) {
+  return {p, 1, cols};
+}
 
 // The output positions [lo, hi) along one axis whose input index  pos·stride + off  lies in [0, in).
 struct Range {
@@ -109,9 +111,8 @@ void col2im(const T* col, T* dx, const Conv2dGeometry& g, const std::vector<Rang
   }
 }
 
-// Splits the batch into chunks: one per thread when the batch fills the threads (each GEMM
-// then runs single-threaded; Eigen sees it is inside a parallel region), else a single chunk
-// so that Eigen parallelizes every GEMM.
+// Splits the batch into chunks: one per thread when the batch fills the threads, each running
+// its GEMMs single-threaded, else a single chunk.
 int64_t batch_chunks(int64_t N) {
   const int64_t threads = num_threads();
   return N >= threads ? threads : 1;
@@ -127,7 +128,7 @@ int64_t batch_chunks(int64_t N) {
 //   backward input   dX (C, N·P) = wᵀ · G,      G = gout gathered as (O, N·P)
 //   backward weight  dw (O, C)   = G · Xᵀ
 // each split across the threads (columns of the result, or rows of dw) as single-threaded
-// Eigen GEMMs: one parallel region per call rather than Eigen's own threading.
+// GEMMs: one parallel region per call.
 
 constexpr int64_t kBatchedGemmMaxPlane = 256;
 
@@ -139,57 +140,73 @@ bool batched_1x1(const Conv2dGeometry& g) {
   return needs_no_im2col(g) && g.groups == 1 && g.H * g.W <= max_plane;
 }
 
-// (N, C, P) -> (C, N·P) and back.
+// Scratch kept between calls, a few buffers per calling thread: the gathered operands are
+// megabytes, and allocating (and zeroing) them on every call cost as much as the GEMM.
+template <class T>
+T* scratch(int slot, int64_t n) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& b = buffers[slot];
+  if (static_cast<int64_t>(b.size()) < n) b = std::vector<T>(n);
+  return b.data();
+}
+
+// (N, C, P) -> (C, N·P) and back, a block of channels per thread.
 template <class T>
 void batch_to_columns(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) std::copy(src + (n * C + c) * P, src + (n * C + c + 1) * P, dst + (c * N + n) * P);
+  parallel_for(C, 16, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t n = 0; n < N; ++n) std::copy_n(src + (n * C + c) * P, P, dst + (c * N + n) * P);
+  });
 }
 template <class T>
 void columns_to_batch(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) std::copy(src + (c * N + n) * P, src + (c * N + n + 1) * P, dst + (n * C + c) * P);
+  parallel_for(C, 16, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t n = 0; n < N; ++n) std::copy_n(src + (c * N + n) * P, P, dst + (n * C + c) * P);
+  });
 }
 
 template <class T>
 void batched_1x1_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
   const int64_t P = g.H * g.W, NP = g.N * P;
-  std::vector<T> xcols(g.C * NP), ycols(g.O * NP);  // (C, N·P), (O, N·P)
-  batch_to_columns(x, g.N, g.C, P, xcols.data());
+  T* xcols = scratch<T>(0, g.C * NP);  // (C, N·P)
+  T* ycols = scratch<T>(1, g.O * NP);  // (O, N·P)
+  batch_to_columns(x, g.N, g.C, P, xcols);
   parallel_for(NP, 64, [&](int64_t b, int64_t e) {  // a block of columns per thread
-    MapRM<T>(ycols.data(), g.O, NP).middleCols(b, e - b).noalias() =
-        ConstMapRM<T>(w, g.O, g.C) * ConstMapRM<T>(xcols.data(), g.C, NP).middleCols(b, e - b);
+    gemm<T>(g.O, e - b, g.C, rm(w, g.C), rm(xcols + b, NP), ycols + b, NP, false);
   });
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t o = 0; o < g.O; ++o) {
-      const T* src = ycols.data() + (o * g.N + n) * P;
-      T* dst = out + (n * g.O + o) * P;
-      const T b = bias ? bias[o] : T(0);
-      for (int64_t q = 0; q < P; ++q) dst[q] = src[q] + b;
-    }
+  parallel_for(g.O, 16, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* src = ycols + (o * g.N + n) * P;
+        T* dst = out + (n * g.O + o) * P;
+        const T b = bias ? bias[o] : T(0);
+        for (int64_t q = 0; q < P; ++q) dst[q] = src[q] + b;
+      }
+  });
 }
 
 template <class T>
 void batched_1x1_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
   const int64_t P = g.H * g.W, NP = g.N * P;
-  std::vector<T> gcols(g.O * NP), dxcols(g.C * NP);  // (O, N·P), (C, N·P)
-  batch_to_columns(gout, g.N, g.O, P, gcols.data());
+  T* gcols = scratch<T>(0, g.O * NP);   // (O, N·P)
+  T* dxcols = scratch<T>(1, g.C * NP);  // (C, N·P)
+  batch_to_columns(gout, g.N, g.O, P, gcols);
   parallel_for(NP, 64, [&](int64_t b, int64_t e) {
-    MapRM<T>(dxcols.data(), g.C, NP).middleCols(b, e - b).noalias() =
-        ConstMapRM<T>(w, g.O, g.C).transpose() * ConstMapRM<T>(gcols.data(), g.O, NP).middleCols(b, e - b);
+    gemm<T>(g.C, e - b, g.O, rm_t(w, g.C), rm(gcols + b, NP), dxcols + b, NP, false);
   });
-  columns_to_batch(dxcols.data(), g.N, g.C, P, dx);
+  columns_to_batch(dxcols, g.N, g.C, P, dx);
 }
 
 template <class T>
 void batched_1x1_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
   const int64_t P = g.H * g.W, NP = g.N * P;
-  std::vector<T> gcols(g.O * NP), xcols(g.C * NP);  // (O, N·P), (C, N·P)
-  batch_to_columns(gout, g.N, g.O, P, gcols.data());
-  batch_to_columns(x, g.N, g.C, P, xcols.data());
+  T* gcols = scratch<T>(0, g.O * NP);  // (O, N·P)
+  T* xcols = scratch<T>(1, g.C * NP);  // (C, N·P)
+  batch_to_columns(gout, g.N, g.O, P, gcols);
+  batch_to_columns(x, g.N, g.C, P, xcols);
   parallel_for(g.O, 8, [&](int64_t b, int64_t e) {  // a block of rows of dw per thread
-    MapRM<T>(dw, g.O, g.C).middleRows(b, e - b).noalias() =
-        ConstMapRM<T>(gcols.data(), g.O, NP).middleRows(b, e - b) * ConstMapRM<T>(xcols.data(), g.C, NP).transpose();
+    gemm<T>(e - b, g.C, NP, rm(gcols + b * NP, NP), rm_t(xcols, NP), dw + b * g.C, g.C, false);
   });
 }
 
@@ -206,19 +223,17 @@ void dense_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGe
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;  // (Cg, H, W)
         if (!direct) im2col(xg, col.data(), g, rows, cols);
-        ConstMapRM<T> colm(direct ? xg : col.data(), K, P);
-        ConstMapRM<T> wg(w + grp * g.Og * K, g.Og, K);
-        // Start from the bias and accumulate the GEMM onto it (Eigen's "=" would zero the
-        // output first anyway), a tile of columns at a time so that the tile stays in cache
-        // between the two: the output is then written to memory once, which is what bounds
-        // the time when K is small (1×1 convs).
+        const T* colm = direct ? xg : col.data();  // (K, P)
+        const T* wg = w + grp * g.Og * K;           // (Og, K)
+        // Start from the bias and accumulate the GEMM onto it, a tile of columns at a time so
+        // that the tile stays in cache between the two: the output is then written to memory
+        // once, which is what bounds the time when K is small (1×1 convs).
         T* og = out + (n * g.O + grp * g.Og) * P;  // (Og, P)
         for (int64_t p0 = 0; p0 < P; p0 += tile) {
           const int64_t cols = std::min(tile, P - p0);
           for (int64_t o = 0; o < g.Og; ++o)
             std::fill(og + o * P + p0, og + o * P + p0 + cols, bias ? bias[grp * g.Og + o] : T(0));
-          StridedMapRM<T>(og + p0, g.Og, cols, Eigen::OuterStride<>(P)).noalias() +=
-              wg * colm.middleCols(p0, cols);
+          gemm<T>(g.Og, cols, K, rm(wg, K), rm(colm + p0, P), og + p0, P, true);
         }
       }
     }
@@ -235,13 +250,13 @@ void dense_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry
     std::vector<T> dcol(direct ? 0 : K * P);  // (K, P)
     for (int64_t n = g.N * c0 / chunks; n < g.N * c1 / chunks; ++n) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        ConstMapRM<T> gg(gout + (n * g.O + grp * g.Og) * P, g.Og, P);
-        ConstMapRM<T> wg(w + grp * g.Og * K, g.Og, K);
+        const T* gg = gout + (n * g.O + grp * g.Og) * P;  // (Og, P)
+        const T* wg = w + grp * g.Og * K;                  // (Og, K)
         T* dxg = dx + (n * g.C + grp * g.Cg) * g.H * g.W;  // (Cg, H, W)
         if (direct) {
-          MapRM<T>(dxg, K, P).noalias() = wg.transpose() * gg;
+          gemm<T>(K, P, g.Og, rm_t(wg, K), rm(gg, P), dxg, P, false);
         } else {
-          MapRM<T>(dcol.data(), K, P).noalias() = wg.transpose() * gg;
+          gemm<T>(K, P, g.Og, rm_t(wg, K), rm(gg, P), dcol.data(), P, false);
           std::fill(dxg, dxg + g.Cg * g.H * g.W, T(0));
           col2im(dcol.data(), dxg, g, rows, cols);
         }
@@ -265,9 +280,9 @@ void dense_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometr
         for (int64_t grp = 0; grp < g.groups; ++grp) {
           const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
           if (!direct) im2col(xg, col.data(), g, rows, cols);
-          ConstMapRM<T> colm(direct ? xg : col.data(), K, P);
-          ConstMapRM<T> gg(gout + (n * g.O + grp * g.Og) * P, g.Og, P);
-          MapRM<T>(partial[chunk].data() + grp * g.Og * K, g.Og, K).noalias() += gg * colm.transpose();
+          const T* colm = direct ? xg : col.data();             // (K, P)
+          const T* gg = gout + (n * g.O + grp * g.Og) * P;      // (Og, P)
+          gemm<T>(g.Og, K, P, rm(gg, P), rm_t(colm, P), partial[chunk].data() + grp * g.Og * K, K, true);
         }
       }
     }

@@ -1,10 +1,9 @@
-// CPU GEMM: Eigen's blocked, vectorized product over Eigen::Map views of ember's buffers, so
-// row-major and column-major (transposed) operands are read where they lie. Threads split a
-// batch of products, or one product into panels (see gemm_threaded for why not Eigen's own
-// threads).
-#include <Eigen/Core>
+// CPU matmul: every product goes through cpu::gemm (tensor/cpu/gemm.h: ember's packed GEMM for
+// f32), which reads row-major and column-major (transposed) operands where they lie. Threads
+// split a batch of products, or one product into panels.
 #include <algorithm>
 
+#include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/ops/matmul.h"
 
@@ -12,60 +11,34 @@ namespace ember::cpu {
 
 namespace {
 
-template <class T, int Order>
-using ConstMatrixMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, Eigen::Unaligned,
-                                  Eigen::OuterStride<>>;
 template <class T>
-using RowMajorMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-template <class T>
-using ConstRowVectorMap = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
-
-// Calls fn with an Eigen view of the (rows, cols) matrix at p laid out as `layout` says.
-template <class T, class Fn>
-void with_matrix(const T* p, int64_t rows, int64_t cols, const GemmOperand& layout, Fn&& fn) {
-  if (layout.col_major) {
-    fn(ConstMatrixMap<T, Eigen::ColMajor>(p, rows, cols, Eigen::OuterStride<>(layout.ld)));
-  } else {
-    fn(ConstMatrixMap<T, Eigen::RowMajor>(p, rows, cols, Eigen::OuterStride<>(layout.ld)));
-  }
+MatrixView<T> view(const T* p, const GemmOperand& layout) {
+  return {p, layout.row_stride(), layout.col_stride()};
 }
-
-template <class T>
-using OutMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
-                          Eigen::OuterStride<>>;
 
 // c (m, n), rows ldc apart, = a (m, k) · b (k, n) (+ bias (n) on every row: preloaded, then
 // the product is accumulated onto it, which is GEMM's beta = 1).
 template <class T>
 void gemm_block(int64_t m, int64_t n, int64_t k, T* c, int64_t ldc, const T* a, const GemmOperand& la, const T* b,
                 const GemmOperand& lb, const T* bias) {
-  OutMap<T> out(c, m, n, Eigen::OuterStride<>(ldc));
-  with_matrix(a, m, k, la, [&](const auto& am) {
-    with_matrix(b, k, n, lb, [&](const auto& bm) {
-      if (bias) {
-        out.rowwise() = ConstRowVectorMap<T>(bias, n);
-        out.noalias() += am * bm;
-      } else {
-        out.noalias() = am * bm;
-      }
-    });
-  });
+  if (bias)
+    for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
+  gemm<T>(m, n, k, view(a, la), view(b, lb), c, ldc, bias != nullptr);
 }
 
 // One product on `threads` threads, split into output panels: bands of rows when m >= n,
-// else of columns, each a single-threaded Eigen product. Eigen's own threading shares packed
-// blocks between threads that spin-wait on each other at every block step; a thread that
-// loses its core on a busy machine then stalls them all. Panels never wait on each other.
+// else of columns, each a single-threaded product. Panels never wait on each other (a shared
+// packed block would make every thread wait for the slowest at each block step, and a thread
+// that loses its core on a busy machine then stalls them all).
 template <class T>
 void gemm_threaded(const GemmPlan& p, T* c, const T* a, const T* b, const T* bias, int threads) {
   const bool by_rows = p.m >= p.n;
   const int64_t extent = by_rows ? p.m : p.n;
   const double flops = 2.0 * static_cast<double>(p.m) * p.n * p.k;
-  // Below 2^17 FLOPs a thread is not worth waking (and Eigen's heuristic keeps such a product
-  // on one thread too); with fewer than 16 rows per panel the panels get too thin.
+  // Below 2^17 FLOPs a thread is not worth waking; with fewer than 16 rows per panel the
+  // panels get too thin.
   const int64_t parts = flops < double(1 << 17) ? 1 : std::min<int64_t>(threads, extent / 16);
   if (parts <= 1) {
-    if (Eigen::nbThreads() != threads) Eigen::setNbThreads(threads);  // Eigen decides, on ember's thread count
     gemm_block(p.m, p.n, p.k, c, p.n, a, p.a, b, p.b, bias);
     return;
   }
@@ -98,8 +71,7 @@ void gemm(const GemmPlan& p, const Tensor& out, const Tensor& a, const Tensor& b
     auto b_of = [&](int64_t index) {
       return b_base + p.b_outer[index / p.inner] + (index % p.inner) * p.b_inner_stride;
     };
-    // Many products: whole products per thread (Eigen sees it is inside a parallel region
-    // and stays single-threaded). Few large ones: each split across the threads.
+    // Many products: whole products per thread. Few large ones: each split across the threads.
     const int threads = num_threads();
     const double flops = 2.0 * static_cast<double>(p.m) * p.n * p.k;
     const bool split_batch =

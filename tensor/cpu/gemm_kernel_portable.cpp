@@ -1,0 +1,37 @@
+// The portable GEMM micro-kernels (see gemm.h): plain C++ that any compiler vectorizes for
+// whatever the build targets. They are the readable statement of what the AVX2 and AVX-512
+// kernels do, and the ones that run on processors without them.
+#include "tensor/cpu/gemm.h"
+
+namespace ember::cpu {
+
+namespace {
+
+constexpr int kMR = 4, kNR = 16;
+
+void tile_portable(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  float acc[kMR][kNR] = {};
+  for (int64_t p = 0; p < k; ++p, a += kMR, b += kNR)
+    for (int i = 0; i < kMR; ++i)
+      for (int j = 0; j < kNR; ++j) acc[i][j] += a[i] * b[j];
+  for (int i = 0; i < kMR; ++i, c += ldc)
+    for (int j = 0; j < kNR; ++j) c[j] = accumulate ? c[j] + acc[i][j] : acc[i][j];
+}
+
+constexpr int kDR = 4, kDC = 4;
+
+void dot_portable(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
+                  int cols, bool accumulate) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      float v = 0;
+      for (int64_t p = 0; p < k; ++p) v += a[i * lda + p] * b[j * ldb + p];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
+    }
+}
+
+}  // namespace
+
+GemmKernel gemm_kernel_portable() { return {CpuIsa::portable, kMR, kNR, tile_portable, kDR, kDC, dot_portable}; }
+
+}  // namespace ember::cpu
