@@ -1,8 +1,11 @@
-// GEMM throughput, side by side in one run: ember's CPU matmul (Eigen products split into
-// panels across threads) against a plain Eigen product on Eigen's own threads and OpenBLAS
-// cblas_sgemm, all on the same number of threads, and on a GPU each hand-written CUDA kernel
-// version and cuBLAS. f32, row-major C (m, n) = A (m, k) · B (k, n). The counter GFLOP is
-// shown as a rate (GFLOP=…/s): 2mnk / time.
+// GEMM throughput, side by side in one run: ember's CPU matmul (cpu::gemm, its packed GEMM, with
+// each micro-kernel this processor runs: AVX-512, AVX2) against a plain Eigen product on Eigen's
+// own threads and OpenBLAS cblas_sgemm, all on the same number of threads, and on a GPU each
+// hand-written CUDA kernel version and cuBLAS. f32, row-major C (m, n) = A (m, k) · B (k, n), or
+// A · Bᵀ for the `_nt` shapes (B stored (n, k): a weight gradient's form). The counter GFLOP is
+// shown as a rate (GFLOP=…/s): 2mnk / time; `peak` is the fraction of cpu/fma_peak/<isa>, the
+// FMA throughput of these threads measured in the same run (independent multiply-adds on
+// registers, no memory).
 //
 //   ./bench/bench_matmul --benchmark_min_time=0.5
 // Threads: EMBER_BENCH_THREADS (default 2) for both ember and OpenBLAS. OpenBLAS chooses its
@@ -10,12 +13,19 @@
 // SkylakeX forces its AVX2 or AVX-512 kernels where its detection falls back to an older core.
 #include <benchmark/benchmark.h>
 
+#include <immintrin.h>
+
 #include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "ember/ember.h"
+#include "tensor/cpu/gemm.h"
 
 #ifdef EMBER_BENCH_HAVE_BLAS
 #include <cblas.h>
@@ -28,6 +38,7 @@ using namespace ember;
 struct GemmShape {
   std::string name;
   int64_t m, k, n;
+  bool b_transposed = false;  // b stored (n, k), used as its transpose
 };
 
 // Square sizes, and the four GEMMs of a ViT-Tiny block on a batch of 64 images of 65 tokens
@@ -37,7 +48,19 @@ const std::vector<GemmShape> kShapes{
     {"square_1024", 1024, 1024, 1024},   {"square_2048", 2048, 2048, 2048},
     {"vit_qkv_4160x192x576", 4160, 192, 576}, {"vit_proj_4160x192x192", 4160, 192, 192},
     {"vit_fc1_4160x192x768", 4160, 192, 768}, {"vit_fc2_4160x768x192", 4160, 768, 192},
+    // The 1×1 convolutions of tf_efficientnet_lite0 at 96×96, batch 64 (conv2d_cpu.cpp): per image
+    // at 24×24 (O, C)·(C, 576), and batched over the images at 12×12 and 6×6 (O, C)·(C, N·P);
+    // their weight gradients g (O, N·P) · xᵀ (N·P, C).
+    {"mb_expand_144x24x576", 144, 24, 576},    {"mb_project_24x144x576", 24, 144, 576},
+    {"mb_expand_240x40x9216", 240, 40, 9216},  {"mb_project_112x672x2304", 112, 672, 2304},
+    {"mb_dw_240x9216x40_nt", 240, 9216, 40, true}, {"mb_dw_112x2304x672_nt", 112, 2304, 672, true},
 };
+
+// B as the shape says: (k, n), or stored (n, k) and viewed transposed.
+Tensor make_b(const GemmShape& s, Generator& gen) {
+  if (!s.b_transposed) return rand({s.k, s.n}, DType::f32, Device::cpu(), &gen);
+  return rand({s.n, s.k}, DType::f32, Device::cpu(), &gen).t();
+}
 
 int bench_threads() {
   const char* env = std::getenv("EMBER_BENCH_THREADS");
@@ -45,21 +68,91 @@ int bench_threads() {
   return n > 0 ? n : 2;
 }
 
-void set_flops(benchmark::State& state, const GemmShape& s) {
+void set_flops(benchmark::State& state, const GemmShape& s, double peak_gflops = 0) {
   const double flops = 2.0 * static_cast<double>(s.m) * s.n * s.k;
-  state.counters["GFLOP"] = benchmark::Counter(static_cast<double>(state.iterations()) * flops * 1e-9,
-                                                 benchmark::Counter::kIsRate);
+  const double gflop = static_cast<double>(state.iterations()) * flops * 1e-9;
+  state.counters["GFLOP"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
+  if (peak_gflops > 0) state.counters["peak"] = benchmark::Counter(gflop / peak_gflops, benchmark::Counter::kIsRate);
 }
 
-void bench_ember_cpu(benchmark::State& state, GemmShape s) {
+// ---- the FMA peak of these threads, per instruction set ----------------------------------
+// 12 independent chains of vector FMAs per thread (enough to cover the FMA latency on two
+// ports), no memory traffic: the most GEMM could reach. Returns GFLOP/s over all threads.
+#if defined(__x86_64__) && defined(__GNUC__)
+// One body for both instruction sets: V the register type, FMA its fused multiply-add.
+#define EMBER_FMA_CHAINS(V, SET1, FMA, LANES)                       \
+  V acc[12];                                                        \
+  for (int i = 0; i < 12; ++i) acc[i] = SET1(1.0f);                 \
+  V x = SET1(0.999f), y = SET1(1e-6f);                              \
+  for (int64_t it = 0; it < iters; ++it) {                          \
+    _Pragma("GCC unroll 12") for (int i = 0; i < 12; ++i) acc[i] = FMA(acc[i], x, y); \
+    asm volatile("" : "+x"(x)); /* keeps the loop from being folded */ \
+  }                                                                 \
+  float lanes[LANES];                                               \
+  float sink = 0;                                                   \
+  for (int i = 0; i < 12; ++i) {                                    \
+    std::memcpy(lanes, &acc[i], sizeof(lanes));                     \
+    sink += lanes[0];                                               \
+  }                                                                 \
+  benchmark::DoNotOptimize(sink);                                   \
+  return static_cast<double>(iters) * 12 * 2 * LANES;
+
+__attribute__((target("avx512f"))) double fma_flops_avx512(int64_t iters) {
+  EMBER_FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, 16)
+}
+__attribute__((target("avx2,fma"))) double fma_flops_avx2(int64_t iters) {
+  EMBER_FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
+}
+#undef EMBER_FMA_CHAINS
+#endif
+
+double fma_flops(cpu::CpuIsa isa, int64_t iters) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == cpu::CpuIsa::avx512) return fma_flops_avx512(iters);
+  if (isa == cpu::CpuIsa::avx2) return fma_flops_avx2(iters);
+#endif
+  return 0;
+}
+
+// fma_flops on every thread at once; the FLOPs done.
+double fma_all_threads(cpu::CpuIsa isa, int64_t iters) {
+  double flops = 0;
+#pragma omp parallel for num_threads(bench_threads()) reduction(+ : flops)
+  for (int t = 0; t < bench_threads(); ++t) flops += fma_flops(isa, iters);
+  return flops;
+}
+
+void bench_fma_peak(benchmark::State& state, cpu::CpuIsa isa) {
+  double flops = 0;
+  for (auto _ : state) flops += fma_all_threads(isa, 1 << 22);
+  state.counters["GFLOP"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+}
+
+// The peak used for the `peak` column: measured once per instruction set, best of 5.
+double measured_peak(cpu::CpuIsa isa) {
+  static std::map<cpu::CpuIsa, double> peaks;
+  if (!peaks.count(isa)) {
+    double best = 0;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const double flops = fma_all_threads(isa, 1 << 22);
+      best = std::max(best, flops * 1e-9 / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    peaks[isa] = best;
+  }
+  return peaks[isa];
+}
+
+void bench_ember_cpu(benchmark::State& state, GemmShape s, cpu::CpuIsa isa) {
   cpu::set_num_threads(bench_threads());
+  cpu::set_gemm_isa(isa);
   Generator gen(1);
-  Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = rand({s.k, s.n}, DType::f32, Device::cpu(), &gen);
+  Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = make_b(s, gen);
   for (auto _ : state) {
     Tensor c = matmul(a, b);
     benchmark::DoNotOptimize(c.data_ptr());
   }
-  set_flops(state, s);
+  set_flops(state, s, measured_peak(isa));
 }
 
 // The plain Eigen product with Eigen's own threads, for comparison with ember's panels.
@@ -67,6 +160,7 @@ void bench_eigen_threads(benchmark::State& state, GemmShape s) {
   cpu::set_num_threads(bench_threads());  // also Eigen::setNbThreads
   Generator gen(1);
   Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = rand({s.k, s.n}, DType::f32, Device::cpu(), &gen);
+  // (the _nt shapes run as plain products here: Eigen packs either layout the same way)
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   for (auto _ : state) {
     Tensor c = empty({s.m, s.n}, DType::f32);
@@ -81,12 +175,14 @@ void bench_eigen_threads(benchmark::State& state, GemmShape s) {
 void bench_openblas(benchmark::State& state, GemmShape s) {
   openblas_set_num_threads(bench_threads());
   Generator gen(1);
-  Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = rand({s.k, s.n}, DType::f32, Device::cpu(), &gen);
+  Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = make_b(s, gen).contiguous();
+  const auto tb = s.b_transposed ? CblasTrans : CblasNoTrans;
+  const int ldb = static_cast<int>(s.b_transposed ? s.k : s.n);
   for (auto _ : state) {
     Tensor c = empty({s.m, s.n}, DType::f32);  // allocated per call, as ember's result is
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(s.m), static_cast<int>(s.n),
-                static_cast<int>(s.k), 1.0f, a.data<float>(), static_cast<int>(s.k), b.data<float>(),
-                static_cast<int>(s.n), 0.0f, c.data<float>(), static_cast<int>(s.n));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, static_cast<int>(s.m), static_cast<int>(s.n),
+                static_cast<int>(s.k), 1.0f, a.data<float>(), static_cast<int>(s.k), b.data<float>(), ldb, 0.0f,
+                c.data<float>(), static_cast<int>(s.n));
     benchmark::DoNotOptimize(c.data_ptr());
   }
   set_flops(state, s);
@@ -125,8 +221,15 @@ int main(int argc, char** argv) {
   // One library at a time, not shape by shape: after a call, OpenBLAS's worker threads keep
   // spinning for a while (and OpenMP's briefly), which would slow whatever runs next on a
   // 2-core machine. Leave --benchmark_enable_random_interleaving off for the same reason.
-  for (const GemmShape& s : kShapes)
-    benchmark::RegisterBenchmark(("cpu/ember/" + s.name).c_str(), bench_ember_cpu, s)->UseRealTime()->Unit(benchmark::kMillisecond);
+  const auto isas = cpu::supported_isas();
+  for (auto it = isas.rbegin(); it != isas.rend() && *it != cpu::CpuIsa::portable; ++it)
+    benchmark::RegisterBenchmark((std::string("cpu/fma_peak/") + cpu::isa_name(*it)).c_str(), bench_fma_peak, *it)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (auto it = isas.rbegin(); it != isas.rend() && *it != cpu::CpuIsa::portable; ++it)
+    for (const GemmShape& s : kShapes)
+      benchmark::RegisterBenchmark((std::string("cpu/ember_") + cpu::isa_name(*it) + "/" + s.name).c_str(),
+                                   bench_ember_cpu, s, *it)
+          ->UseRealTime()->Unit(benchmark::kMillisecond);
 #ifdef EMBER_BENCH_HAVE_BLAS
   for (const GemmShape& s : kShapes)
     benchmark::RegisterBenchmark(("cpu/openblas/" + s.name).c_str(), bench_openblas, s)->UseRealTime()->Unit(benchmark::kMillisecond);

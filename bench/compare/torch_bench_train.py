@@ -10,8 +10,11 @@ Models (built with timm so the architectures match ember's, which follows timm):
   vit_ti_p4      vit_tiny_patch16_224 with patch 4 at 32x32 (65 tokens), 20 classes
   effnet_b0_224  efficientnet_b0 at 224x224
   vit_b16        vit_base_patch16_224
-Uses Debian's python3-torch (OpenBLAS) and timm from PyPI; --device cuda, --amp bf16 and
---channels-last are for the GPU comparison.
+  tf_efficientnet_lite0   the fine-tuning recipe's network (ReLU6, no SE, TF "SAME" padding),
+                 20 classes, dropout 0.2, drop-path 0.2, at --res (224 unless given; the recipe: 96)
+Runs under any Python with torch and timm: Debian's python3-torch (OpenBLAS), or PyPI's current
+wheel in the virtual environment bench/compare/setup_torch_venv.sh makes (MKL + oneDNN);
+--device cuda, --amp bf16 and --channels-last are for the GPU comparison.
 """
 import argparse
 import sys
@@ -21,7 +24,8 @@ try:
     import torch
     import timm
 except ImportError as e:  # pragma: no cover
-    sys.exit(f"torch_bench_train: missing Python package ({e.name}): apt-get install python3-torch; pip install timm")
+    sys.exit(f"torch_bench_train: missing Python package ({e.name}): bench/compare/setup_torch_venv.sh, or "
+             "apt-get install python3-torch and pip install timm")
 
 
 def build(name, classes):
@@ -38,7 +42,11 @@ def build(name, classes):
                                  img_size=32), 32
     if name == "vit_b16":
         return timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=classes), 224
-    sys.exit(f"torch_bench_train: unknown model '{name}' (effnet_b0, vit_ti_p4, effnet_b0_224, vit_b16)")
+    if name == "tf_efficientnet_lite0":
+        return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=classes, drop_rate=0.2,
+                                 drop_path_rate=0.2), 224
+    sys.exit(f"torch_bench_train: unknown model '{name}' (effnet_b0, vit_ti_p4, effnet_b0_224, vit_b16, "
+             "tf_efficientnet_lite0)")
 
 
 def main():
