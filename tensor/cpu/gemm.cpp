@@ -122,9 +122,10 @@ void pack_b(const MatrixView<float>& b, int64_t kc, int64_t nc, int nr, float* d
 }
 
 // c += a·bᵀ-style products (a's rows and b's columns both contiguous along k) with a long k: the
-// dot kernel straight from the operands, k in blocks so that a tile's rows of a stay in L1
-// and the block of b in L2.
-constexpr int64_t kDotMinK = 256, kDotKC = 2048;
+// dot kernel straight from the operands. k goes in blocks of kDotKC; within one, a tile's few
+// rows of b (4 × 4 KiB) stay in L1 while every tile of rows of a passes over them, the block of
+// a (m × 4 KiB) staying in L2, so each block of b is read from memory once.
+constexpr int64_t kDotMinK = 256, kDotKC = 1024;
 
 bool use_dot(int64_t k, const MatrixView<float>& a, const MatrixView<float>& b) {
   return a.cs == 1 && b.rs == 1 && k >= kDotMinK;
@@ -135,8 +136,8 @@ void sgemm_dot(const GemmKernel& kern, int64_t m, int64_t n, int64_t k, MatrixVi
   for (int64_t pc = 0; pc < k; pc += kDotKC) {
     const int64_t kc = std::min(kDotKC, k - pc);
     const bool acc = accumulate || pc > 0;
-    for (int64_t i0 = 0; i0 < m; i0 += kern.dr)
-      for (int64_t j0 = 0; j0 < n; j0 += kern.dc)
+    for (int64_t j0 = 0; j0 < n; j0 += kern.dc)
+      for (int64_t i0 = 0; i0 < m; i0 += kern.dr)
         kern.dot(kc, a.data + i0 * a.rs + pc, a.rs, b.data + j0 * b.cs + pc, b.cs, c + i0 * ldc + j0, ldc,
                  static_cast<int>(std::min<int64_t>(kern.dr, m - i0)), static_cast<int>(std::min<int64_t>(kern.dc, n - j0)),
                  acc);
