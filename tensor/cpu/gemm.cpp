@@ -83,10 +83,16 @@ float* scratch(std::unique_ptr<float[]>& buf, int64_t& cap, int64_t n) {
 }
 
 // a's rows [0, mc) × columns [0, kc) (a already offset to the block) -> ⌈mc/mr⌉ panels of kc×mr.
+// When a is stored transposed (its columns contiguous, a.rs == 1), column p of a panel is mr
+// consecutive values: one copy per p instead of mr strided reads.
 void pack_a(const MatrixView<float>& a, int64_t mc, int64_t kc, int mr, float* dst) {
   for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += kc * mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - i0);
     if (rows < mr) std::fill(dst, dst + kc * mr, 0.0f);
+    if (a.rs == 1) {
+      for (int64_t p = 0; p < kc; ++p) std::copy_n(a.data + i0 + p * a.cs, rows, dst + p * mr);
+      continue;
+    }
     for (int64_t i = 0; i < rows; ++i) {
       const float* src = a.data + (i0 + i) * a.rs;
       for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p * a.cs];
