@@ -5,11 +5,13 @@
 // laid out the way the register-blocked micro-kernel reads them (BLIS's loop order: a kc×NR panel
 // of b stays in L1, an mc×kc block of a in L2), and the micro-kernel keeps an MR×NR tile of c in
 // vector registers for the whole k loop — MR broadcasts of a and NR/W loads of b feed MR·NR/W
-// FMAs per step. The micro-kernel is compiled three times (gemm_kernel_*.cpp: AVX-512, AVX2+FMA
-// and a portable one) and chosen at run time by the processor's features, so one build is fast
-// on every x86-64 machine; EMBER_CPU_ISA=avx512|avx2|portable forces one (for tests and
-// benchmarks; asking for one the processor lacks is an error). f64 (the reference dtype of the
-// tests) runs Eigen's product.
+// FMAs per step. The micro-kernel is written three times (gemm_kernel_*.cpp: AVX-512, AVX2+FMA
+// and portable C++), each file compiled for its instruction set, and chosen at run time by the
+// processor's features: one build uses AVX-512 where the processor has it. (The rest of the
+// library is compiled for AVX2 by default, EMBER_AVX2; built with EMBER_AVX2=OFF it runs on any
+// x86-64, the portable kernel with it.) EMBER_CPU_ISA=avx512|avx2|portable forces one (for tests
+// and benchmarks; asking for one the processor lacks is an error). f64 (the reference dtype of
+// the tests) runs Eigen's product.
 //
 // Single-threaded: callers split the work (whole products per thread, or panels of one).
 #pragma once
