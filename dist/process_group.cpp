@@ -1,0 +1,55 @@
+// The one-process group, the choice of the default group, and the checks every backend shares.
+#include "dist/process_group.h"
+
+#include <cstdlib>
+
+#include "tensor/error.h"
+#include "tensor/ops/shape_ops.h"
+
+namespace ember::dist {
+
+namespace {
+
+class SingleProcessGroup final : public ProcessGroup {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string backend() const override { return "single"; }
+  void all_reduce(const Tensor& t, ReduceOp) override { check_collective_tensor("all_reduce", t); }
+  void broadcast(const Tensor& t, int root) override {
+    check_collective_tensor("broadcast", t);
+    if (root != 0) throw make_error("broadcast: root ", root, " is not a rank of a group of 1");
+  }
+  Tensor all_gather(const Tensor& t) override {
+    check_collective_tensor("all_gather", t);
+    Shape s = t.shape();
+    s.insert(s.begin(), 1);
+    return t.clone().reshape(s);
+  }
+  void barrier() override {}
+};
+
+}  // namespace
+
+void check_collective_tensor(const char* collective, const Tensor& t) {
+  if (!t.defined()) throw make_error(collective, ": undefined tensor");
+  if (!t.device().is_cpu())
+    throw make_error(collective, ": tensor on ", t.device().str(), "; only CPU tensors are supported (NCCL is not built yet)");
+  if (!t.is_contiguous()) throw make_error(collective, ": tensor ", t.shape_str(), " is not contiguous");
+  if (t.dtype() != DType::f32 && t.dtype() != DType::f64 && t.dtype() != DType::i64)
+    throw make_error(collective, ": dtype ", dtype_name(t.dtype()), " not supported (f32, f64 or i64)");
+}
+
+std::shared_ptr<ProcessGroup> single_process_group() { return std::make_shared<SingleProcessGroup>(); }
+
+bool launched_by_mpirun() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+std::shared_ptr<ProcessGroup> default_group() {
+  return launched_by_mpirun() ? mpi_world() : single_process_group();
+}
+
+}  // namespace ember::dist

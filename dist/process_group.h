@@ -1,0 +1,56 @@
+// Process groups: the collectives data-parallel training is made of, over ember tensors.
+//
+//   all_reduce(t, op)   every rank's t becomes Σ_r t_r (sum) or Σ_r t_r / size (average)
+//   broadcast(t, root)  every rank's t becomes root's t
+//   all_gather(t)       a new tensor (size, t's shape...): row r is rank r's t
+//   barrier()           returns on each rank once every rank has called it
+// Every rank calls the same collectives in the same order with tensors of the same shape and
+// dtype (a mismatch is the caller's bug; MPI may then fail or hang, as it does for any program).
+//
+// Backends: one process (no MPI at all: every collective is the identity, all_gather adds the
+// leading 1), and MPI for CPU tensors (ranks launched by `mpirun -np N ...`; built when CMake finds
+// MPI, EMBER_WITH_MPI). MPI's own engine does the communication; ember adds no transport. Tensors
+// must be contiguous CPU tensors of f32, f64 or i64; anything else is refused with a message that
+// names the collective and what was wrong. CUDA tensors (NCCL) are not supported yet.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace ember::dist {
+
+enum class ReduceOp { sum, average };
+
+class ProcessGroup {
+ public:
+  virtual ~ProcessGroup() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+  virtual void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::sum) = 0;  // in place
+  virtual void broadcast(const Tensor& t, int root = 0) = 0;                   // in place
+  virtual Tensor all_gather(const Tensor& t) = 0;
+  virtual void barrier() = 0;
+};
+
+// A group of one process.
+std::shared_ptr<ProcessGroup> single_process_group();
+
+// MPI's world (MPI is initialised on first use and finalised at exit). Throws when ember was
+// built without MPI.
+std::shared_ptr<ProcessGroup> mpi_world();
+
+// True when this process was started by mpirun (Open MPI's or a PMI launcher's variables).
+bool launched_by_mpirun();
+
+// mpi_world() when launched by mpirun, else single_process_group(): what a program uses.
+std::shared_ptr<ProcessGroup> default_group();
+
+// Whether this build has the MPI backend.
+bool have_mpi();
+
+// Checks shared by the backends: a contiguous CPU tensor of a dtype the collectives carry.
+void check_collective_tensor(const char* collective, const Tensor& t);
+
+}  // namespace ember::dist

@@ -1,0 +1,118 @@
+// Process groups (dist/process_group.h): every collective against what each rank computes alone.
+// Rank r's tensors are drawn from a generator seeded by r, so any rank can recompute every
+// other's and check a collective's result by itself. ctest runs these as one process (the
+// one-process group) and again as 2 ranks under mpirun (dist_mpi_2ranks, the MPI group).
+#include <cstdlib>
+#include <string>
+
+#include "dist/process_group.h"
+#include "tests/support/test_util.h"
+
+using namespace ember;
+using namespace ember::dist;
+using ember::testing::error_of;
+using ember::testing::values;
+
+namespace {
+
+ProcessGroup& group() {
+  static std::shared_ptr<ProcessGroup> g = default_group();
+  return *g;
+}
+
+Tensor rank_data(int rank, const Shape& shape, DType dtype) {
+  Generator gen(1000 + rank);
+  if (dtype == DType::i64) return randint(-1000, 1000, shape, DType::i64, Device::cpu(), &gen);
+  return randn(shape, dtype, Device::cpu(), &gen);
+}
+
+// Σ over the ranks of rank_data, in double.
+std::vector<double> sum_over_ranks(const Shape& shape, DType dtype) {
+  std::vector<double> sum;
+  for (int r = 0; r < group().size(); ++r) {
+    const std::vector<double> v = values(rank_data(r, shape, dtype));
+    if (sum.empty()) sum.assign(v.size(), 0.0);
+    for (size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
+  }
+  return sum;
+}
+
+TEST(ProcessGroup, TheDefaultGroupIsTheLaunchersWorld) {
+  if (launched_by_mpirun()) {
+    EXPECT_EQ(group().backend(), "mpi");
+    if (const char* n = std::getenv("OMPI_COMM_WORLD_SIZE")) {
+      EXPECT_EQ(group().size(), std::atoi(n));
+    }
+    if (const char* r = std::getenv("OMPI_COMM_WORLD_RANK")) {
+      EXPECT_EQ(group().rank(), std::atoi(r));
+    }
+  } else {
+    EXPECT_EQ(group().backend(), "single");
+    EXPECT_EQ(group().size(), 1);
+    EXPECT_EQ(group().rank(), 0);
+  }
+}
+
+TEST(ProcessGroup, AllReduceSumsAndAveragesEveryRanksTensor) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Shape shape{3, 5, 7};
+    const std::vector<double> ref = sum_over_ranks(shape, dt);
+    const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+    Tensor t = rank_data(group().rank(), shape, dt);
+    group().all_reduce(t, dist::ReduceOp::sum);
+    std::vector<double> got = values(t);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], tol * (1 + std::abs(ref[i]))) << i;
+    Tensor a = rank_data(group().rank(), shape, dt);
+    group().all_reduce(a, dist::ReduceOp::average);
+    got = values(a);
+    for (size_t i = 0; i < ref.size(); ++i)
+      ASSERT_NEAR(got[i], ref[i] / group().size(), tol * (1 + std::abs(ref[i]))) << i;
+  }
+}
+
+TEST(ProcessGroup, AllReduceOfIntegersIsExact) {
+  const Shape shape{64};
+  const std::vector<double> ref = sum_over_ranks(shape, DType::i64);
+  Tensor t = rank_data(group().rank(), shape, DType::i64);
+  group().all_reduce(t, dist::ReduceOp::sum);
+  EXPECT_EQ(values(t), ref);
+}
+
+TEST(ProcessGroup, BroadcastGivesEveryRankTheRootsTensor) {
+  const int root = group().size() - 1;
+  const Shape shape{4, 6};
+  Tensor t = rank_data(group().rank(), shape, DType::f32);
+  group().broadcast(t, root);
+  EXPECT_EQ(values(t), values(rank_data(root, shape, DType::f32)));
+}
+
+TEST(ProcessGroup, AllGatherStacksTheRanksInOrder) {
+  const Shape shape{2, 3};
+  Tensor g = group().all_gather(rank_data(group().rank(), shape, DType::f64));
+  ASSERT_EQ(g.shape(), (Shape{group().size(), 2, 3}));
+  const std::vector<double> got = values(g);
+  for (int r = 0; r < group().size(); ++r) {
+    const std::vector<double> want = values(rank_data(r, shape, DType::f64));
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[r * want.size() + i], want[i]) << "rank " << r;
+  }
+  group().barrier();  // every rank gets here before any leaves
+}
+
+TEST(ProcessGroup, RefusesWhatItCannotCarryWithAMessageNamingIt) {
+  // Checked before any communication, identically on every rank, so no rank is left waiting.
+  Tensor m = rank_data(group().rank(), {3, 4}, DType::f32);
+  EXPECT_NE(error_of([&] { group().all_reduce(m.t()); }).find("all_reduce: tensor [4, 3] is not contiguous"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { group().broadcast(m.to(DType::bf16)); }).find("broadcast: dtype bf16 not supported"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { group().broadcast(m, group().size()); }).find("is not a rank"), std::string::npos);
+  EXPECT_NE(error_of([&] { group().all_gather(Tensor()); }).find("all_gather: undefined tensor"), std::string::npos);
+}
+
+TEST(ProcessGroup, WithoutMpiTheWorldIsAClearError) {
+  if (have_mpi()) GTEST_SKIP() << "this build has MPI";
+  EXPECT_NE(error_of([] { mpi_world(); }).find("built without MPI"), std::string::npos);
+}
+
+}  // namespace
