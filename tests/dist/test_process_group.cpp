@@ -1,4 +1,5 @@
-// Process groups (dist/process_group.h): every collective against what each rank computes alone.
+// Process groups (dist/process_group.h) and data parallelism (dist/data_parallel.h): every
+// collective, and the ranks' averaged gradients, against what each rank computes alone.
 // Rank r's tensors are drawn from a generator seeded by r, so any rank can recompute every
 // other's and check a collective's result by itself. ctest runs these as one process (the
 // one-process group) and again as 2 ranks under mpirun (dist_mpi_2ranks, the MPI group).
@@ -113,6 +114,74 @@ TEST(ProcessGroup, RefusesWhatItCannotCarryWithAMessageNamingIt) {
 TEST(ProcessGroup, WithoutMpiTheWorldIsAClearError) {
   if (have_mpi()) GTEST_SKIP() << "this build has MPI";
   EXPECT_NE(error_of([] { mpi_world(); }).find("built without MPI"), std::string::npos);
+}
+
+}  // namespace
+
+// ---- data parallelism: N ranks on shares of a global batch take one process's step -------------
+
+#include "autograd/functions/cross_entropy.h"
+#include "dist/data_parallel.h"
+#include "nn/vit.h"
+
+namespace {
+
+// A small ViT in float64, no dropout or drop-path (their masks would differ between a rank's
+// share and the whole batch), seeded identically on every rank.
+std::shared_ptr<nn::ViT> small_vit() {
+  nn::ViTConfig c = nn::ViTConfig::from_variant("tiny", 4, 8, 3);
+  c.dim = 16;
+  c.depth = 2;
+  c.heads = 2;
+  c.dropout = 0;
+  c.drop_path = 0;
+  auto m = std::make_shared<nn::ViT>(c);
+  m->to(DType::f64);
+  return m;
+}
+
+TEST(DataParallel, RanksOnSharesOfABatchGetTheWholeBatchsGradient) {
+  const int world = group().size(), B = 3;
+  Generator gen(7);
+  const Tensor x = randn({world * B, 3, 8, 8}, DType::f64, Device::cpu(), &gen);
+  const Tensor y = randint(0, 3, {world * B}, DType::i64, Device::cpu(), &gen);
+
+  // This rank's share, after broadcast_module has overwritten a perturbed copy with rank 0's.
+  auto model = small_vit();
+  if (group().rank() != 0)
+    for (Variable p : model->parameters()) p.data().copy_(randn(p.shape(), DType::f64, Device::cpu(), &gen));
+  broadcast_module(*model, group());
+  const int64_t lo = group().rank() * B;
+  cross_entropy(model->forward(Variable(x.narrow(0, lo, B).contiguous())), y.narrow(0, lo, B).contiguous()).backward();
+  // A small bucket size so that several buckets (and the reverse order) are exercised.
+  EXPECT_GT(all_reduce_gradients(*model, group(), 4096), 1);
+
+  // One process on the whole batch.
+  auto whole = small_vit();
+  cross_entropy(whole->forward(Variable(x)), y).backward();
+
+  const auto mine = model->named_parameters(), ref = whole->named_parameters();
+  ASSERT_EQ(mine.size(), ref.size());
+  double worst = 0;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    ASSERT_EQ(mine[i].first, ref[i].first);
+    ASSERT_EQ(values(mine[i].second.data()), values(ref[i].second.data())) << mine[i].first << ": weights differ";
+    const std::vector<double> g = values(mine[i].second.grad()), r = values(ref[i].second.grad());
+    for (size_t k = 0; k < g.size(); ++k) worst = std::max(worst, std::abs(g[k] - r[k]));
+  }
+  EXPECT_LE(worst, 1e-10) << "max |gradient difference| over every parameter";
+}
+
+TEST(DataParallel, AMissingGradientCountsAsZerosOnEveryRank) {
+  auto model = small_vit();
+  // No backward ran: every gradient is missing, on every rank; the average of zeros is zeros.
+  EXPECT_GE(all_reduce_gradients(*model, group()), 1);
+  for (const Variable& p : model->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    for (double v : values(p.grad())) ASSERT_EQ(v, 0.0);
+  }
+  EXPECT_NE(error_of([&] { all_reduce_gradients(*model, group(), 0); }).find("bucket_bytes must be positive"),
+            std::string::npos);
 }
 
 }  // namespace
