@@ -14,6 +14,9 @@ DataLoader::DataLoader(DatasetPtr dataset, LoaderOptions options)
   EMBER_CHECK(options_.batch_size > 0, "DataLoader: batch_size must be > 0, got ", options_.batch_size);
   EMBER_CHECK(options_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ", options_.num_workers);
   EMBER_CHECK(options_.prefetch >= 1, "DataLoader: prefetch must be >= 1, got ", options_.prefetch);
+  EMBER_CHECK(options_.world_size >= 1, "DataLoader: world_size must be >= 1, got ", options_.world_size);
+  EMBER_CHECK(options_.rank >= 0 && options_.rank < options_.world_size, "DataLoader: rank ", options_.rank,
+              " is not in [0, world_size = ", options_.world_size, ")");
   if (options_.device.is_cuda()) {
     EMBER_CHECK(cuda::is_available(), "DataLoader: device ", options_.device.str(),
                 " requested but CUDA is not available (", cuda::unavailable_reason(), ")");
@@ -33,8 +36,17 @@ DataLoader::~DataLoader() {
 }
 
 int64_t DataLoader::num_batches() const {
-  const int64_t n = dataset_->size(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  const int64_t n = dataset_->size(), world = options_.world_size, g = options_.batch_size * world;
+  const int64_t tail = n % g;  // a short last global batch: kept unless drop_last, or too short to share
+  return n / g + (tail > 0 && !options_.drop_last && tail >= world ? 1 : 0);
+}
+
+// Positions [begin, end) of epoch_order that make this rank's share of global batch b.
+std::pair<int64_t, int64_t> DataLoader::share(int64_t b) const {
+  const int64_t n = static_cast<int64_t>(order_.size()), world = options_.world_size, r = options_.rank;
+  const int64_t g = options_.batch_size * world;
+  const int64_t begin = b * g, total = std::min(g, n - begin);
+  return {begin + r * total / world, begin + (r + 1) * total / world};
 }
 
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
@@ -70,8 +82,7 @@ Sample DataLoader::load(int64_t index) const {
 }
 
 Batch DataLoader::make_batch(int64_t b, int64_t epoch) const {
-  const int64_t n = static_cast<int64_t>(order_.size());
-  const int64_t begin = b * options_.batch_size, end = std::min(begin + options_.batch_size, n);
+  const auto [begin, end] = share(b);
   Batch batch;
   std::vector<Tensor> images;
   std::vector<int64_t> labels;

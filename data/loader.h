@@ -24,6 +24,15 @@
 //     that batch is smaller; a batch with nothing left is skipped.
 //   - cache_decoded keeps every decoded u8 sample after its first visit (CIFAR-10 train:
 //     50,000 · 3 · 32 · 32 = 150 MB), so later epochs only augment.
+//   - Data parallelism (world_size N > 1): every rank builds the same epoch_order, global batch b
+//     is positions [b·N·B, (b+1)·N·B) of it (B = batch_size, per rank), and rank r takes the r-th
+//     of N contiguous shares of it, so N ranks at batch B see exactly the images one process sees
+//     at batch N·B for the same seed, each augmented as that process would (per-sample draws are
+//     keyed by the sample's index, not by the rank). The tail: a last global batch of T < N·B
+//     images is cut into N shares of ⌊T/N⌋ or ⌈T/N⌉ (rank r: [⌊r·T/N⌋, ⌊(r+1)·T/N⌋)); with
+//     T < N some rank would have nothing, so that tail is dropped on every rank. drop_last drops
+//     any short tail. A batch_transform (mixup, cutmix) pairs images within a rank's share, so its
+//     results do depend on N.
 //   - device: where batches are delivered. For a CUDA device with pin_memory, the workers also copy
 //     each batch into a page-locked buffer (cuda::pinned_alloc) and next() uploads from there;
 //     without pin_memory next() uploads from ordinary memory. pin_memory has no effect for CPU
@@ -39,6 +48,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.h"
@@ -69,6 +79,8 @@ struct LoaderOptions {
   bool cache_decoded = false;
   bool pin_memory = false;
   Device device = Device::cpu();
+  int rank = 0;        // data parallelism: this process's share of each global batch (above)
+  int world_size = 1;
 };
 
 class DataLoader {
@@ -134,6 +146,7 @@ class DataLoader {
   };
 
   Sample load(int64_t index) const;
+  std::pair<int64_t, int64_t> share(int64_t b) const;
   Batch make_batch(int64_t b, int64_t epoch) const;
   Slot make_slot(int64_t b, int64_t epoch);
   Batch deliver(Slot slot);

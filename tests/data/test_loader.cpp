@@ -153,6 +153,47 @@ TEST(DataLoader, DropLastAndPlainOrder) {
   EXPECT_EQ(keep.epoch_order(3), in_order);
 }
 
+TEST(DataLoader, RanksShareEachGlobalBatchAsOneProcessAtTheWholeBatchSeesIt) {
+  // 27 samples, per-rank batch 4: one process at batch 4·N against N ranks at batch 4.
+  auto ds = std::make_shared<TinyDataset>(27);
+  for (int world : {2, 3}) {
+    SCOPED_TRACE("world " + std::to_string(world));
+    DataLoader whole(ds, {.batch_size = 4 * world, .num_workers = 1, .seed = 9});
+    std::vector<std::vector<Batch>> ranks(world);
+    for (int r = 0; r < world; ++r) {
+      DataLoader share(ds, {.batch_size = 4, .num_workers = 2, .seed = 9, .rank = r, .world_size = world});
+      EXPECT_EQ(share.num_batches(), whole.num_batches());
+      for (Batch& b : share) ranks[r].push_back(std::move(b));
+    }
+    int64_t b = 0;
+    for (Batch& w : whole) {
+      std::vector<int64_t> indices;
+      std::vector<double> images;
+      for (int r = 0; r < world; ++r) {
+        ASSERT_LT(b, static_cast<int64_t>(ranks[r].size()));
+        const Batch& mine = ranks[r][b];
+        indices.insert(indices.end(), mine.indices.begin(), mine.indices.end());
+        const auto im = values(mine.images);
+        images.insert(images.end(), im.begin(), im.end());
+      }
+      EXPECT_EQ(indices, w.indices) << "global batch " << b;
+      EXPECT_EQ(images, values(w.images)) << "global batch " << b << ": augmentation depends on the rank";
+      ++b;
+    }
+  }
+  // The tail: 27 = 3·8 + 3 at N = 2 is shared 1 / 2; at N = 6, 27 = 24 + 3 and 3 < 6 images
+  // cannot give every rank one, so that tail is dropped on every rank.
+  DataLoader r0(ds, {.batch_size = 4, .shuffle = false, .rank = 0, .world_size = 2});
+  DataLoader r1(ds, {.batch_size = 4, .shuffle = false, .rank = 1, .world_size = 2});
+  EXPECT_EQ(run_pass(r0).sizes, (std::vector<int64_t>{4, 4, 4, 1}));
+  EXPECT_EQ(run_pass(r1).sizes, (std::vector<int64_t>{4, 4, 4, 2}));
+  DataLoader q(ds, {.batch_size = 4, .shuffle = false, .rank = 5, .world_size = 6});
+  EXPECT_EQ(q.num_batches(), 1);
+  EXPECT_EQ(run_pass(q).indices, (std::vector<int64_t>{20, 21, 22, 23}));
+  EXPECT_NE(fx::error_of([&] { DataLoader bad(ds, {.rank = 2, .world_size = 2}); }).find("rank 2 is not in [0, world_size = 2)"),
+            std::string::npos);
+}
+
 TEST(DataLoader, NextInterfaceAndAbandonedPasses) {
   auto ds = std::make_shared<TinyDataset>(12);
   DataLoader loader(ds, {.batch_size = 4, .num_workers = 2});
