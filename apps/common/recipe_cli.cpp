@@ -87,6 +87,7 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
     if (c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs == 0)
       throw make_error("no epochs to run: --head-epochs, --warmup, --hold and --cooldown are all 0");
     RecipeResult r = run_recipe(c);
+    if (!r.lead) return 0;  // under mpirun, rank 0 reports
     std::printf("\n%s: best validation accuracy %.4f (final %.4f, loss %.4f), %.0f img/s\n", c.model.c_str(),
                 r.best_val_acc, r.final_val_acc, r.final_val_loss, r.img_per_s);
     std::printf("wrote %s/{best,last}.safetensors, metrics.jsonl, metrics.csv, curves.svg, confusion.svg%s\n",

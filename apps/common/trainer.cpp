@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "apps/common/checkpoint_meta.h"
@@ -12,6 +13,7 @@
 #include "apps/common/predictions.h"
 #include "data/loader.h"
 #include "data/transforms.h"
+#include "dist/data_parallel.h"
 #include "ember/ember.h"
 #include "nn/layers.h"
 #include "nn/safetensors.h"
@@ -133,8 +135,16 @@ std::array<int64_t, 4> phase_iterations(const std::array<double, 4>& epochs, int
 RecipeResult run_recipe(const RecipeConfig& c) {
   namespace fs = std::filesystem;
   if (c.threads > 0) cpu::set_num_threads(static_cast<int>(c.threads));
+  // Data parallelism: under `mpirun -np N` the N ranks each train on 1/N of every global batch
+  // (--batch is the global batch), average their gradients (dist/data_parallel.h) and so take
+  // the same steps; rank 0 (the lead) alone prints, validates and writes files.
+  std::shared_ptr<dist::ProcessGroup> group = dist::default_group();
+  const int world = group->size();
+  const bool lead = group->rank() == 0;
+  EMBER_CHECK(c.batch_size % world == 0, "--batch ", c.batch_size, " (the global batch) does not divide among ", world,
+              " ranks");
   fs::create_directories(c.out);
-  remove_stale_temp_files(c.out);
+  if (lead) remove_stale_temp_files(c.out);
   manual_seed(c.seed);
 
   // ---- data ---------------------------------------------------------------------------------
@@ -147,14 +157,22 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     throw make_error("--val-fraction ", c.val_fraction, " holds out no image of the ", ds.all->size(), " (",
                      ds.num_classes, " classes, rounded per class): raise it, or give --val-fraction 0 to train "
                      "without validation");
-  std::cerr << "data: " << ds.description << "; " << ds.train->size() << " train / "
-            << (ds.val ? ds.val->size() : 0) << " validation images, " << ds.num_classes << " classes\n";
-  std::cerr << "model: " << c.model << " at " << spec.resolution << "x" << spec.resolution << ", "
-            << model->num_parameters() << " parameters, device " << c.device.str() << "\n";
+  if (lead) {
+    std::cerr << "data: " << ds.description << "; " << ds.train->size() << " train / "
+              << (ds.val ? ds.val->size() : 0) << " validation images, " << ds.num_classes << " classes\n";
+    std::cerr << "model: " << c.model << " at " << spec.resolution << "x" << spec.resolution << ", "
+              << model->num_parameters() << " parameters, device " << c.device.str();
+    if (world > 1) std::cerr << ", " << world << " ranks (" << group->backend() << ") of batch " << c.batch_size / world;
+    std::cerr << "\n";
+  }
   if (!c.init.empty()) load_pretrained(c.init, *model, spec);
   model->to(c.device);
 
-  data::DataLoader train_loader(ds.train, train_loader_options(ds.train, spec, c));
+  data::LoaderOptions loader_options = train_loader_options(ds.train, spec, c);
+  loader_options.batch_size = c.batch_size / world;  // this rank's share of each global batch
+  loader_options.rank = group->rank();
+  loader_options.world_size = world;
+  data::DataLoader train_loader(ds.train, loader_options);
   const int64_t batches = c.max_batches > 0 ? std::min(c.max_batches, train_loader.num_batches())
                                             : train_loader.num_batches();
   EMBER_CHECK(batches > 0, "recipe: the training split (", ds.train->size(), " images) gives no batch of ",
@@ -211,14 +229,17 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       }
     }
     default_generator().set_offset(rng_offset);
-    std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
+    if (lead) std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
   }
+  if (world > 1) dist::broadcast_module(*model, *group);  // every rank starts from the lead's weights
 
   // A resumed run keeps the rows of the epochs its checkpoint had finished and drops any later
   // ones (a run killed after writing a row but before its checkpoint would otherwise repeat it).
-  MetricsWriter metrics(c.out, /*append=*/!c.resume.empty(), /*keep_epochs=*/start_epoch);
+  std::optional<MetricsWriter> metrics;
+  if (lead) metrics.emplace(c.out, /*append=*/!c.resume.empty(), /*keep_epochs=*/start_epoch);
   std::vector<EpochRecord> history;
   RecipeResult result;
+  result.lead = lead;
   result.best_checkpoint = c.out + "/best.safetensors";
   result.last_checkpoint = c.out + "/last.safetensors";
   const bool mixing = c.mixup > 0 || c.cutmix > 0;  // the loader's workers mix; batches carry soft targets
@@ -244,8 +265,9 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     enter_phase(phase);
     train_loader.set_epoch(epoch);
     const int64_t epoch_batches = std::min(batches, total_iters - iteration);
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase,
-                    epoch_batches);
+    std::optional<ProgressBar> bar;
+    if (lead)
+      bar.emplace("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase, epoch_batches);
     auto t0 = Clock::now();
     double loss_sum = 0, lr = 0;
     int64_t seen = 0, right = 0, b = 0;
@@ -267,18 +289,37 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       };
       Variable logits;
       Variable loss = compute_loss(logits);
-      double lv = loss.item();
+      const int64_t n = x.size(0);
+      Tensor pred = argmax(logits.data(), {1}).cpu();
+      Tensor truth = mixing ? argmax(targets, {1}) : batch.labels;
+      auto pv = pred.to_vector<int64_t>(), tv = truth.to_vector<int64_t>();
+      int64_t batch_right = 0;
+      for (int64_t i = 0; i < n; ++i) batch_right += pv[i] == tv[i];
+      // The global batch's loss and accuracy (one small all_reduce): every rank sees the same
+      // numbers, so a divergence stops every rank at the same step.
+      double lv = loss.item(), batch_images = static_cast<double>(n), batch_loss_sum = lv * n;
+      if (world > 1) {
+        Tensor s = from_vector<double>({batch_loss_sum, static_cast<double>(batch_right), batch_images}, {3});
+        group->all_reduce(s);
+        const auto v = s.to_vector<double>();
+        batch_loss_sum = v[0];
+        batch_right = static_cast<int64_t>(v[1]);
+        batch_images = v[2];
+        lv = batch_loss_sum / batch_images;
+      }
       if (!std::isfinite(lv))
         throw make_error("training diverged: loss is ", lv, " at epoch ", epoch + 1, ", iteration ", iteration,
                          " (lr ", lr, "); the last good checkpoint is ", result.last_checkpoint,
                          " — lower --lr or enable --clip-grad");
       loss.backward();
+      if (world > 1) dist::all_reduce_gradients(*model, *group);  // the global batch's gradient on every rank
       if (sam) {
         sam->first_step();
         sam->zero_grad();
         nn::set_batch_norm_stats_frozen(*model, true);  // the second pass must not count this batch again
         Variable logits2;
         compute_loss(logits2).backward();
+        if (world > 1) dist::all_reduce_gradients(*model, *group);
         nn::set_batch_norm_stats_frozen(*model, false);
         if (c.clip_grad > 0) optim::clip_grad_norm(model->parameters(), c.clip_grad);
         sam->second_step();
@@ -289,19 +330,16 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       opt->zero_grad();
       if (ema) ema->update();
 
-      // running statistics for the bar
-      const int64_t n = x.size(0);
-      Tensor pred = argmax(logits.data(), {1}).cpu();
-      Tensor truth = mixing ? argmax(targets, {1}) : batch.labels;
-      auto pv = pred.to_vector<int64_t>(), tv = truth.to_vector<int64_t>();
-      for (int64_t i = 0; i < n; ++i) right += pv[i] == tv[i];
-      loss_sum += lv * n;
-      seen += n;
+      // running statistics for the bar (of the global batches)
+      right += batch_right;
+      loss_sum += batch_loss_sum;
+      seen += static_cast<int64_t>(batch_images);
       ++b;
       ++iteration;
-      bar.update(b, loss_sum / seen, static_cast<double>(right) / seen, seen);
+      if (bar) bar->update(b, loss_sum / seen, static_cast<double>(right) / seen, seen);
     }
-    bar.finish();
+    if (bar) bar->finish();
+    if (!lead) continue;  // the lead validates and writes; the others go on to the next epoch
     double train_seconds = seconds_since(t0);
 
     EpochRecord rec;
@@ -327,7 +365,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       rec.val_acc = ev.accuracy;
     }
     rec.seconds = seconds_since(t0);
-    metrics.write(rec);
+    metrics->write(rec);
     history.push_back(rec);
     std::fprintf(stderr, "epoch %lld %-8s lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.0f img/s\n",
                  static_cast<long long>(rec.epoch), phases.c_str(), lr, rec.train_loss, rec.train_acc, rec.val_loss,

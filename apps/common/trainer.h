@@ -70,6 +70,7 @@ struct RecipeConfig {
 };
 
 struct RecipeResult {
+  bool lead = true;  // rank 0 (or the only process): the one that validated and wrote the files
   double best_val_acc = 0, final_val_acc = 0, final_val_loss = 0, img_per_s = 0;
   std::string best_checkpoint, last_checkpoint, predictions;
 };
