@@ -24,6 +24,29 @@ std::string num(double v) {
   return os.str();
 }
 std::string csv_num(double v) { return std::isnan(v) ? "" : num(v); }
+std::string svg_open(int width, int height, int font_size) {
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height << "' viewBox='0 0 "
+    << width << " " << height << "' font-family='sans-serif' font-size='" << font_size
+    << "'>\n<rect width='100%' height='100%' fill='white'/>\n";
+  return s.str();
+}
+// The epoch axis's tick step: 1, 2, 5, 10, 20, 50, ... whichever first gives at most 10 steps.
+int64_t epoch_tick_step(int64_t max_epoch) {
+  for (int64_t scale = 1;; scale *= 10)
+    for (int64_t m : {1, 2, 5})
+      if (max_epoch <= 10 * m * scale) return m * scale;
+}
+// A generous guess at the width of `text` in pixels (no font metrics here): 0.65 em for an
+// ASCII character, a full em for anything wider (accents, CJK).
+double text_width(const std::string& text, int font_size) {
+  double em = 0;
+  for (unsigned char c : text) {
+    if (c < 0x80) em += 0.65;
+    else if ((c & 0xC0) == 0xC0) em += 1.0;  // the first byte of a multi-byte character
+  }
+  return em * font_size;
+}
 std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -101,8 +124,7 @@ void write_curves_svg(const std::string& path, const std::vector<EpochRecord>& r
   const int W = 900, H = 380, pad = 50, gap = 60;
   const int pw = (W - 2 * pad - gap) / 2, ph = H - 2 * pad;
   std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
+  s << svg_open(W, H, 12);
   s << "<text x='" << W / 2 << "' y='20' text-anchor='middle' font-size='15'>" << xml_escape(title) << "</text>\n";
   auto panel = [&](int x0, const char* name, auto get_train, auto get_val, bool unit_range) {
     double lo = unit_range ? 0.0 : 1e300, hi = unit_range ? 1.0 : -1e300;
@@ -123,6 +145,12 @@ void write_curves_svg(const std::string& path, const std::vector<EpochRecord>& r
     for (int k = 0; k <= 4; ++k) {
       double v = lo + (hi - lo) * k / 4;
       s << "<text x='" << x0 - 5 << "' y='" << Y(v) + 4 << "' text-anchor='end'>" << std::setprecision(3) << v
+        << "</text>\n";
+    }
+    const int64_t step = epoch_tick_step(emax);
+    for (int64_t e = 0; e <= emax; e += step) {
+      s << "<line x1='" << X(e) << "' y1='" << pad + ph << "' x2='" << X(e) << "' y2='" << pad + ph + 4
+        << "' stroke='#888'/><text x='" << X(e) << "' y='" << pad + ph + 17 << "' text-anchor='middle'>" << e
         << "</text>\n";
     }
     s << "<text x='" << x0 + pw / 2 << "' y='" << H - 12 << "' text-anchor='middle'>epoch</text>\n";
@@ -150,21 +178,30 @@ void write_curves_svg(const std::string& path, const std::vector<EpochRecord>& r
 void write_confusion_svg(const std::string& path, const std::vector<std::vector<int64_t>>& counts,
                          const std::vector<std::string>& names, const std::string& title) {
   const int n = static_cast<int>(counts.size());
-  const int cell = n <= 10 ? 40 : 24, left = 110, top = 60;
-  const int W = left + n * cell + 20, H = top + n * cell + 110;
+  auto name_of = [&](int k) { return k < static_cast<int>(names.size()) ? names[k] : std::to_string(k); };
+  // The margins fit the longest name: row names right-aligned left of the grid (after the
+  // rotated "true"), column names slanted 60° down from below the grid.
+  const int font = 11, cell = n <= 10 ? 40 : 24, top = 60;
+  double name_w = 0;
+  for (int k = 0; k < n; ++k) name_w = std::max(name_w, text_width(name_of(k), font));
+  const int true_x = 16, left = true_x + 12 + static_cast<int>(std::ceil(name_w));
+  const double cos60 = 0.5, sin60 = std::sqrt(3.0) / 2;
+  const int grid_bottom = top + n * cell;
+  const int W = static_cast<int>(
+      std::ceil(std::max(left + n * cell + name_w * cos60 + 20, text_width(title, 14) + 20)));
+  const int H = static_cast<int>(std::ceil(grid_bottom + 5 + name_w * sin60 + font + 10));
   std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' fill='white'/>\n";
+  s << svg_open(W, H, font);
   s << "<text x='" << W / 2 << "' y='20' text-anchor='middle' font-size='14'>" << xml_escape(title) << "</text>\n";
   s << "<text x='" << left + n * cell / 2 << "' y='" << top - 25 << "' text-anchor='middle'>predicted</text>\n";
   for (int t = 0; t < n; ++t) {
     int64_t row = 0;
     for (int64_t c : counts[t]) row += c;
-    std::string name = t < static_cast<int>(names.size()) ? names[t] : std::to_string(t);
-    s << "<text x='" << left - 5 << "' y='" << top + t * cell + cell / 2 + 4 << "' text-anchor='end'>"
-      << xml_escape(name) << "</text>\n";
-    s << "<text transform='translate(" << left + t * cell + cell / 2 + 4 << "," << top + n * cell + 5
-      << ") rotate(60)'>" << xml_escape(name) << "</text>\n";
+    const std::string name = xml_escape(name_of(t));
+    s << "<text x='" << left - 5 << "' y='" << top + t * cell + cell / 2 + 4 << "' text-anchor='end'>" << name
+      << "</text>\n";
+    s << "<text transform='translate(" << left + t * cell + cell / 2 + 4 << "," << grid_bottom + 5
+      << ") rotate(60)'>" << name << "</text>\n";
     for (int p = 0; p < n; ++p) {
       double frac = row ? static_cast<double>(counts[t][p]) / row : 0.0;
       int shade = static_cast<int>(255 - 200 * frac);
@@ -175,7 +212,8 @@ void write_confusion_svg(const std::string& path, const std::vector<std::vector<
           << "' text-anchor='middle' font-size='" << (cell >= 40 ? 11 : 8) << "'>" << counts[t][p] << "</text>\n";
     }
   }
-  s << "<text transform='translate(14," << top + n * cell / 2 << ") rotate(-90)' text-anchor='middle'>true</text>\n";
+  s << "<text transform='translate(" << true_x << "," << top + n * cell / 2
+    << ") rotate(-90)' text-anchor='middle'>true</text>\n";
   s << "</svg>\n";
   std::ofstream f(path);
   EMBER_CHECK(f.good(), "write_confusion_svg: cannot write ", path);

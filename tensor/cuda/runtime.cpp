@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tensor/allocator.h"
+#include "tensor/dispatch.h"
 #include "tensor/error.h"
 
 #ifdef EMBER_WITH_CUDA
@@ -141,21 +142,18 @@ void pinned_free(void* ptr) { EMBER_CUDA_CHECK(cudaFreeHost(ptr)); }
 
 #else  // no CUDA backend
 
-static Error no_cuda(const char* what) {
-  return make_error(what, ": ember was built without the CUDA backend (configure with EMBER_CUDA=ON)");
-}
 bool built() { return false; }
 int device_count() { return 0; }
-std::string unavailable_reason() { return "ember was built without the CUDA backend"; }
-void set_device(int) { throw no_cuda("cuda::set_device"); }
-int current_device() { throw no_cuda("cuda::current_device"); }
-void synchronize() { throw no_cuda("cuda::synchronize"); }
-void* current_stream() { throw no_cuda("cuda::current_stream"); }
-void set_current_stream(void*) { throw no_cuda("cuda::set_current_stream"); }
-Allocator& caching_allocator(int) { throw no_cuda("cuda::caching_allocator"); }
-void copy_bytes(void*, const void*, size_t, CopyKind, void*) { throw no_cuda("cuda::copy_bytes"); }
-void* pinned_alloc(size_t) { throw no_cuda("cuda::pinned_alloc"); }
-void pinned_free(void*) { throw no_cuda("cuda::pinned_free"); }
+std::string unavailable_reason() { return kNoCudaBackend; }
+void set_device(int) { throw no_cuda_backend("cuda::set_device"); }
+int current_device() { throw no_cuda_backend("cuda::current_device"); }
+void synchronize() { throw no_cuda_backend("cuda::synchronize"); }
+void* current_stream() { throw no_cuda_backend("cuda::current_stream"); }
+void set_current_stream(void*) { throw no_cuda_backend("cuda::set_current_stream"); }
+Allocator& caching_allocator(int) { throw no_cuda_backend("cuda::caching_allocator"); }
+void copy_bytes(void*, const void*, size_t, CopyKind, void*) { throw no_cuda_backend("cuda::copy_bytes"); }
+void* pinned_alloc(size_t) { throw no_cuda_backend("cuda::pinned_alloc"); }
+void pinned_free(void*) { throw no_cuda_backend("cuda::pinned_free"); }
 
 #endif
 

@@ -2,18 +2,11 @@
 
 #include <cmath>
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/adamw_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void adamw_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-                  const AdamWCoefficients& c);
-}
-namespace cuda {
-void adamw_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-                  const AdamWCoefficients& c);
-}
 
 static void check_operand(const Tensor& param, const Tensor& t, const char* what) {
   EMBER_CHECK(t.defined(), "adamw_update: ", what, " is undefined");
@@ -56,13 +49,9 @@ void adamw_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
   // per element: ~14 flops; reads w, g, m, v and writes w, m, v
   profile_count(14.0 * static_cast<double>(param.numel()), 7.0 * static_cast<double>(param.nbytes()));
   if (param.numel() == 0) return;
-  if (param.device().is_cpu()) return cpu::adamw_update(param, grad, exp_avg, exp_avg_sq, c);
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(param.device().index);
-  cuda::adamw_update(param, grad, exp_avg, exp_avg_sq, c);
-#else
-  throw make_error("adamw_update: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
+  dispatch("adamw_update", param.device(),
+           [&] { cpu::adamw_update(param, grad, exp_avg, exp_avg_sq, c); },
+           [&] { cuda::adamw_update(param, grad, exp_avg, exp_avg_sq, c); });
 }
 
 }  // namespace ember

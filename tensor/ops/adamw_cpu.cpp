@@ -7,7 +7,7 @@
 #endif
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/adamw.h"
+#include "tensor/ops/adamw_kernels.h"
 
 namespace ember::cpu {
 

@@ -2,22 +2,11 @@
 
 #include <cmath>
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/attention_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-// The kernels receive resolved arguments: scale ≠ 0; mask undefined, or expanded to
-// (B, H, N, M) with dtype bool or the lse dtype (f64 for f64 inputs, else f32).
-namespace cpu {
-AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale);
-AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, const Tensor& mask, double scale);
-}  // namespace cpu
-namespace cuda {
-AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale);
-AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, const Tensor& mask, double scale);
-}  // namespace cuda
 
 namespace {
 
@@ -76,13 +65,9 @@ AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tenso
   const double bhnm = static_cast<double>(q.size(0)) * q.size(1) * q.size(2) * k.size(2);
   profile_count(2.0 * bhnm * static_cast<double>(q.size(3) + v.size(3)),
                 static_cast<double>(q.nbytes() + k.nbytes() + v.nbytes()) * 2);
-  if (q.device().is_cpu()) return cpu::attention_forward(q, k, v, m, s);
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(q.device().index);
-  return cuda::attention_forward(q, k, v, m, s);
-#else
-  throw make_error(kOp, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
+  return dispatch(kOp, q.device(),
+                  [&] { return cpu::attention_forward(q, k, v, m, s); },
+                  [&] { return cuda::attention_forward(q, k, v, m, s); });
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale) {
@@ -109,13 +94,9 @@ AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const
   const double bhnm = static_cast<double>(q.size(0)) * q.size(1) * q.size(2) * k.size(2);
   profile_count(2.0 * bhnm * static_cast<double>(3 * q.size(3) + 2 * v.size(3)),
                 static_cast<double>(q.nbytes() + k.nbytes() + v.nbytes() + out.nbytes()) * 2);
-  if (q.device().is_cpu()) return cpu::attention_backward(grad_out, q, k, v, out, lse, m, s);
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(q.device().index);
-  return cuda::attention_backward(grad_out, q, k, v, out, lse, m, s);
-#else
-  throw make_error(kOp, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
+  return dispatch(kOp, q.device(),
+                  [&] { return cpu::attention_backward(grad_out, q, k, v, out, lse, m, s); },
+                  [&] { return cuda::attention_backward(grad_out, q, k, v, out, lse, m, s); });
 }
 
 }  // namespace ember

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/attention.h"
+#include "tensor/ops/attention_kernels.h"
 
 namespace ember::cpu {
 

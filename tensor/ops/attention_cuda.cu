@@ -7,7 +7,7 @@
 
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/attention.h"
+#include "tensor/ops/attention_kernels.h"
 #include "tensor/ops/copy.h"
 #include "tensor/ops/matmul.h"
 

@@ -3,26 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/batch_norm_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                        const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
-                        const Tensor& save_invstd, const BatchNormArgs& args);
-void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
-                         const Tensor& dbias, const BatchNormArgs& args);
-}  // namespace cpu
-namespace cuda {
-void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                        const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
-                        const Tensor& save_invstd, const BatchNormArgs& args);
-void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
-                         const Tensor& dbias, const BatchNormArgs& args);
-}  // namespace cuda
 
 namespace {
 
@@ -54,10 +39,6 @@ BatchNormArgs dims_of(const Tensor& x) {
   a.L = x.dim() > 2 ? x.numel() / std::max<int64_t>(a.N * a.C, 1) : 1;
   if (a.N * a.C == 0) a.L = 0;
   return a;
-}
-
-[[noreturn, maybe_unused]] void no_cuda(const char* op) {
-  throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");
 }
 
 void check_clamp(const char* op, const BatchNormClamp& c) {
@@ -101,16 +82,9 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   Tensor save_mean = empty({args.C}, x.dtype(), x.device());
   Tensor save_invstd = empty({args.C}, x.dtype(), x.device());
   profile_count(8.0 * x.numel(), static_cast<double>((training ? 3 : 2) * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::batch_norm_forward(xc, w, b, rm, rv, out, save_mean, save_invstd, args);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::batch_norm_forward(xc, w, b, rm, rv, out, save_mean, save_invstd, args);
-#else
-    no_cuda(op);
-#endif
-  }
+  dispatch(op, x.device(),
+           [&] { cpu::batch_norm_forward(xc, w, b, rm, rv, out, save_mean, save_invstd, args); },
+           [&] { cuda::batch_norm_forward(xc, w, b, rm, rv, out, save_mean, save_invstd, args); });
   if (training && rm.defined()) {
     if (rm.storage() != running_mean.storage()) running_mean.copy_(rm);
     if (rv.storage() != running_var.storage()) running_var.copy_(rv);
@@ -146,16 +120,9 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   Tensor dweight = empty({args.C}, x.dtype(), x.device());
   Tensor dbias = empty({args.C}, x.dtype(), x.device());
   profile_count(8.0 * x.numel(), static_cast<double>((training ? 5 : 4) * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args);
-#else
-    no_cuda(op);
-#endif
-  }
+  dispatch(op, x.device(),
+           [&] { cpu::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args); },
+           [&] { cuda::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args); });
   return {dx, dweight, dbias};
 }
 

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/batch_norm.h"
+#include "tensor/ops/batch_norm_kernels.h"
 
 namespace ember::cpu {
 

@@ -11,7 +11,7 @@
 
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/batch_norm.h"
+#include "tensor/ops/batch_norm_kernels.h"
 
 namespace ember::cuda {
 

@@ -1,15 +1,10 @@
 #include "tensor/ops/binary.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/binary_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);  // a, b expanded to out
-}
-namespace cuda {
-void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
-}
 
 const char* binary_op_name(BinaryOp op) {
   static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -37,13 +32,9 @@ void binary_into(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& 
   EMBER_CHECK(out.dtype() == want, name, ": output dtype ", dtype_name(out.dtype()), ", expected ", dtype_name(want));
   profile_count(static_cast<double>(out.numel()), static_cast<double>(out.nbytes() + a.nbytes() + b.nbytes()));
   Tensor ea = a.expand(shape), eb = b.expand(shape);
-  if (out.device().is_cpu()) return cpu::binary(op, out, ea, eb);
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(out.device().index);
-  cuda::binary(op, out, ea, eb);
-#else
-  throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
+  dispatch(name, out.device(),
+           [&] { cpu::binary(op, out, ea, eb); },
+           [&] { cuda::binary(op, out, ea, eb); });
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {

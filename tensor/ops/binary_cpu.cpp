@@ -1,5 +1,6 @@
 #include "tensor/cpu/loops.h"
 #include "tensor/ops/binary_functors.h"
+#include "tensor/ops/binary_kernels.h"
 
 namespace ember::cpu {
 

@@ -1,6 +1,7 @@
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
 #include "tensor/ops/binary_functors.h"
+#include "tensor/ops/binary_kernels.h"
 
 namespace ember::cuda {
 

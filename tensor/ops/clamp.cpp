@@ -2,18 +2,11 @@
 
 #include <cmath>
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/clamp_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void clamp(const Tensor& y, const Tensor& x, double lo, double hi);
-void clamp_backward(const Tensor& dx, const Tensor& grad, const Tensor& x, double lo, double hi);
-}  // namespace cpu
-namespace cuda {
-void clamp(const Tensor& y, const Tensor& x, double lo, double hi);
-void clamp_backward(const Tensor& dx, const Tensor& grad, const Tensor& x, double lo, double hi);
-}  // namespace cuda
 
 static void check_bounds(const char* name, double lo, double hi) {
   EMBER_CHECK(!std::isnan(lo) && !std::isnan(hi), name, ": bounds must not be NaN (got lo ", lo, ", hi ", hi, ")");
@@ -26,16 +19,9 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   EMBER_CHECK(x.dtype() != DType::boolean, "clamp: dtype bool not supported (expected a numeric dtype)");
   Tensor y = empty(x.shape(), x.dtype(), x.device());
   profile_count(static_cast<double>(2 * x.numel()), static_cast<double>(2 * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::clamp(y, x, lo, hi);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::clamp(y, x, lo, hi);
-#else
-    throw make_error("clamp: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("clamp", x.device(),
+           [&] { cpu::clamp(y, x, lo, hi); },
+           [&] { cuda::clamp(y, x, lo, hi); });
   return y;
 }
 
@@ -52,16 +38,9 @@ Tensor clamp_backward(const Tensor& grad, const Tensor& x, double lo, double hi)
               x.device().str());
   Tensor dx = empty(grad.shape(), grad.dtype(), grad.device());
   profile_count(static_cast<double>(2 * x.numel()), static_cast<double>(3 * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::clamp_backward(dx, grad, x, lo, hi);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::clamp_backward(dx, grad, x, lo, hi);
-#else
-    throw make_error("clamp_backward: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("clamp_backward", x.device(),
+           [&] { cpu::clamp_backward(dx, grad, x, lo, hi); },
+           [&] { cuda::clamp_backward(dx, grad, x, lo, hi); });
   return dx;
 }
 

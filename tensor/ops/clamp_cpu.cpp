@@ -1,5 +1,6 @@
 #include "tensor/cpu/loops.h"
 #include "tensor/ops/clamp_functors.h"
+#include "tensor/ops/clamp_kernels.h"
 
 namespace ember::cpu {
 

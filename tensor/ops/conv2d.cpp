@@ -1,20 +1,10 @@
 #include "tensor/ops/conv2d.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/conv2d_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-// Kernels receive contiguous x, w, grad_out and a fresh contiguous result.
-namespace cpu {
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g);
-void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor& grad_x, const Conv2dGeometry& g);
-void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w, const Conv2dGeometry& g);
-}  // namespace cpu
-namespace cuda {
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g);
-void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor& grad_x, const Conv2dGeometry& g);
-void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w, const Conv2dGeometry& g);
-}  // namespace cuda
 
 namespace {
 
@@ -88,16 +78,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   Tensor out = empty({g.N, g.O, g.OH, g.OW}, x.dtype(), x.device());
   Tensor xc = x.contiguous(), wc = w.contiguous(), bc = bias.defined() ? bias.contiguous() : Tensor();
   profile_count(g.flops(), static_cast<double>(x.nbytes() + w.nbytes() + out.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::conv2d_forward(xc, wc, bc, out, g);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::conv2d_forward(xc, wc, bc, out, g);
-#else
-    throw make_error("conv2d: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("conv2d", x.device(),
+           [&] { cpu::conv2d_forward(xc, wc, bc, out, g); },
+           [&] { cuda::conv2d_forward(xc, wc, bc, out, g); });
   return out;
 }
 
@@ -110,16 +93,9 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shap
   Tensor grad_x = empty(x_shape, w.dtype(), w.device());
   Tensor gc = grad_out.contiguous(), wc = w.contiguous();
   profile_count(g.flops(), static_cast<double>(grad_out.nbytes() + w.nbytes() + grad_x.nbytes()));
-  if (w.device().is_cpu()) {
-    cpu::conv2d_backward_input(gc, wc, grad_x, g);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(w.device().index);
-    cuda::conv2d_backward_input(gc, wc, grad_x, g);
-#else
-    throw make_error("conv2d_backward_input: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("conv2d_backward_input", w.device(),
+           [&] { cpu::conv2d_backward_input(gc, wc, grad_x, g); },
+           [&] { cuda::conv2d_backward_input(gc, wc, grad_x, g); });
   return grad_x;
 }
 
@@ -132,16 +108,9 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   Tensor grad_w = empty(w_shape, x.dtype(), x.device());
   Tensor gc = grad_out.contiguous(), xc = x.contiguous();
   profile_count(g.flops(), static_cast<double>(grad_out.nbytes() + x.nbytes() + grad_w.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::conv2d_backward_weight(gc, xc, grad_w, g);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::conv2d_backward_weight(gc, xc, grad_w, g);
-#else
-    throw make_error("conv2d_backward_weight: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("conv2d_backward_weight", x.device(),
+           [&] { cpu::conv2d_backward_weight(gc, xc, grad_w, g); },
+           [&] { cuda::conv2d_backward_weight(gc, xc, grad_w, g); });
   return grad_w;
 }
 

@@ -8,7 +8,7 @@
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/conv2d.h"
+#include "tensor/ops/conv2d_kernels.h"
 
 namespace ember::cpu {
 

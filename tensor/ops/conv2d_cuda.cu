@@ -12,7 +12,7 @@
 
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/conv2d.h"
+#include "tensor/ops/conv2d_kernels.h"
 
 namespace ember::cuda {
 

@@ -1,32 +1,19 @@
 #include "tensor/ops/copy.h"
 
 #include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/copy_kernels.h"
 
 namespace ember {
-namespace cpu {
-void copy_strided(const Tensor& dst, const Tensor& src);  // same device, src expanded to dst
-void fill(const Tensor& dst, double value);
-}  // namespace cpu
-namespace cuda {
-void copy_strided(const Tensor& dst, const Tensor& src);
-void fill(const Tensor& dst, double value);
-}  // namespace cuda
-
-[[noreturn, maybe_unused]] static void no_cuda(const char* op) {
-  throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");
-}
 
 void copy_into(const Tensor& dst, const Tensor& src) {
   EMBER_CHECK(dst.defined() && src.defined(), "copy: undefined tensor");
   Tensor s = src.expand(dst.shape());
   if (dst.device() == s.device()) {
-    if (dst.device().is_cpu()) return cpu::copy_strided(dst, s);
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(dst.device().index);
-    return cuda::copy_strided(dst, s);
-#else
-    no_cuda("copy");
-#endif
+    dispatch("copy", dst.device(),
+             [&] { cpu::copy_strided(dst, s); },
+             [&] { cuda::copy_strided(dst, s); });
+    return;
   }
   // Across devices: make a contiguous source of dst's dtype, move the bytes, then scatter.
   Tensor staged = empty(dst.shape(), dst.dtype(), s.device());
@@ -42,13 +29,9 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 }
 
 void fill(const Tensor& dst, double value) {
-  if (dst.device().is_cpu()) return cpu::fill(dst, value);
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(dst.device().index);
-  cuda::fill(dst, value);
-#else
-  no_cuda("fill");
-#endif
+  dispatch("fill", dst.device(),
+           [&] { cpu::fill(dst, value); },
+           [&] { cuda::fill(dst, value); });
 }
 
 }  // namespace ember

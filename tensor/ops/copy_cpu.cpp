@@ -2,7 +2,7 @@
 
 #include "tensor/convert.h"
 #include "tensor/cpu/loops.h"
-#include "tensor/ops/copy.h"
+#include "tensor/ops/copy_kernels.h"
 
 namespace ember::cpu {
 

@@ -1,7 +1,7 @@
 #include "tensor/convert.h"
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/copy.h"
+#include "tensor/ops/copy_kernels.h"
 
 // Note: nvcc does not allow a __device__ lambda inside a generic (auto) lambda, so the
 // dispatch lambdas below call named functors / templates instead.

@@ -1,26 +1,12 @@
 #include "tensor/ops/cross_entropy.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
 #include "tensor/ops/binary.h"
+#include "tensor/ops/cross_entropy_kernels.h"
 #include "tensor/ops/reduce.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-// row_loss, lse: (N,) contiguous, accumulation dtype. Returns the first row whose class id is out
-// of range (computing nothing), or -1.
-int64_t cross_entropy_forward(const Tensor& logits, const Tensor& target, double label_smoothing,
-                              const Tensor& row_loss, const Tensor& lse);
-// scale: (N,) g_n in the accumulation dtype (any stride); dx: (N, C) contiguous.
-void cross_entropy_backward(const Tensor& scale, const Tensor& logits, const Tensor& target, const Tensor& lse,
-                            double label_smoothing, const Tensor& dx);
-}  // namespace cpu
-namespace cuda {
-int64_t cross_entropy_forward(const Tensor& logits, const Tensor& target, double label_smoothing,
-                              const Tensor& row_loss, const Tensor& lse);
-void cross_entropy_backward(const Tensor& scale, const Tensor& logits, const Tensor& target, const Tensor& lse,
-                            double label_smoothing, const Tensor& dx);
-}  // namespace cuda
 
 namespace {
 
@@ -60,16 +46,10 @@ CrossEntropyForward cross_entropy_forward(const Tensor& logits, const Tensor& ta
   profile_count(6.0 * static_cast<double>(N * C), static_cast<double>(logits.nbytes() + target.nbytes()));
   int64_t bad_row = -1;
   if (N > 0) {
-    if (logits.device().is_cpu()) {
-      bad_row = cpu::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse);
-    } else {
-#ifdef EMBER_WITH_CUDA
-      cuda::set_device(logits.device().index);
-      bad_row = cuda::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse);
-#else
-      throw make_error("cross_entropy: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-    }
+    bad_row = dispatch(
+        "cross_entropy", logits.device(),
+        [&] { return cpu::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse); },
+        [&] { return cuda::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse); });
   }
   if (bad_row >= 0) {
     const auto id = static_cast<int64_t>(target.select(0, bad_row).item());
@@ -109,16 +89,9 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Te
   Tensor dx = empty({N, C}, logits.dtype(), logits.device());  // (N, C)
   profile_count(5.0 * static_cast<double>(N * C), static_cast<double>(logits.nbytes() + target.nbytes() + dx.nbytes()));
   if (N == 0) return dx;
-  if (logits.device().is_cpu()) {
-    cpu::cross_entropy_backward(scale, logits, target, lse, label_smoothing, dx);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(logits.device().index);
-    cuda::cross_entropy_backward(scale, logits, target, lse, label_smoothing, dx);
-#else
-    throw make_error("cross_entropy_backward: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("cross_entropy_backward", logits.device(),
+           [&] { cpu::cross_entropy_backward(scale, logits, target, lse, label_smoothing, dx); },
+           [&] { cuda::cross_entropy_backward(scale, logits, target, lse, label_smoothing, dx); });
   return dx;
 }
 

@@ -3,7 +3,7 @@
 #include <limits>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/cross_entropy.h"
+#include "tensor/ops/cross_entropy_kernels.h"
 
 namespace ember::cpu {
 

@@ -3,7 +3,7 @@
 // online (max, Σexp), Σx and, for probability targets, Σt and Σt·x, merged with the group
 // reductions of softmax_cuda.cuh. The backward recomputes softmax from x and the saved lse.
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/cross_entropy.h"
+#include "tensor/ops/cross_entropy_kernels.h"
 #include "tensor/ops/softmax_cuda.cuh"
 
 namespace ember::cuda {

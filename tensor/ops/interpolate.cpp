@@ -1,18 +1,10 @@
 #include "tensor/ops/interpolate.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/interpolate_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-// Kernels receive a contiguous input and a fresh contiguous result.
-namespace cpu {
-void interpolate_bilinear_forward(const Tensor& x, const Tensor& out, bool align_corners);
-void interpolate_bilinear_backward(const Tensor& grad_out, const Tensor& grad_x, bool align_corners);
-}  // namespace cpu
-namespace cuda {
-void interpolate_bilinear_forward(const Tensor& x, const Tensor& out, bool align_corners);
-void interpolate_bilinear_backward(const Tensor& grad_out, const Tensor& grad_x, bool align_corners);
-}  // namespace cuda
 
 Tensor interpolate_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
   EMBER_CHECK(x.defined(), "interpolate_bilinear: undefined tensor");
@@ -25,16 +17,9 @@ Tensor interpolate_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool 
   Tensor out = empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
   Tensor xc = x.contiguous();
   profile_count(8.0 * out.numel(), static_cast<double>(x.nbytes() + out.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::interpolate_bilinear_forward(xc, out, align_corners);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::interpolate_bilinear_forward(xc, out, align_corners);
-#else
-    throw make_error("interpolate_bilinear: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("interpolate_bilinear", x.device(),
+           [&] { cpu::interpolate_bilinear_forward(xc, out, align_corners); },
+           [&] { cuda::interpolate_bilinear_forward(xc, out, align_corners); });
   return out;
 }
 
@@ -50,16 +35,9 @@ Tensor interpolate_bilinear_backward(const Tensor& grad_out, const Shape& x_shap
   Tensor grad_x = empty(x_shape, grad_out.dtype(), grad_out.device());
   Tensor gc = grad_out.contiguous();
   profile_count(8.0 * grad_out.numel(), static_cast<double>(grad_out.nbytes() + grad_x.nbytes()));
-  if (grad_out.device().is_cpu()) {
-    cpu::interpolate_bilinear_backward(gc, grad_x, align_corners);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(grad_out.device().index);
-    cuda::interpolate_bilinear_backward(gc, grad_x, align_corners);
-#else
-    throw make_error("interpolate_bilinear_backward: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("interpolate_bilinear_backward", grad_out.device(),
+           [&] { cpu::interpolate_bilinear_backward(gc, grad_x, align_corners); },
+           [&] { cuda::interpolate_bilinear_backward(gc, grad_x, align_corners); });
   return grad_x;
 }
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/interpolate.h"
+#include "tensor/ops/interpolate_kernels.h"
 
 namespace ember::cpu {
 

@@ -8,7 +8,7 @@
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
 #include "tensor/ops/copy.h"
-#include "tensor/ops/interpolate.h"
+#include "tensor/ops/interpolate_kernels.h"
 
 namespace ember::cuda {
 

@@ -1,23 +1,10 @@
 #include "tensor/ops/layer_norm.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/layer_norm_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
-                        const Tensor& mean, const Tensor& rstd, int64_t rows, int64_t D, double eps);
-void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         int64_t rows, int64_t D);
-}  // namespace cpu
-namespace cuda {
-void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
-                        const Tensor& mean, const Tensor& rstd, int64_t rows, int64_t D, double eps);
-void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         int64_t rows, int64_t D);
-}  // namespace cuda
 
 namespace {
 
@@ -46,10 +33,6 @@ Tensor checked_operand(const char* op, const char* what, const Tensor& t, const 
 
 Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
 
-[[noreturn, maybe_unused]] void no_cuda(const char* op) {
-  throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");
-}
-
 }  // namespace
 
 LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
@@ -66,16 +49,9 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   Tensor mean = empty(row_shape(x), x.dtype(), x.device());
   Tensor rstd = empty(row_shape(x), x.dtype(), x.device());
   profile_count(8.0 * x.numel(), static_cast<double>(2 * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps);
-#else
-    no_cuda(op);
-#endif
-  }
+  dispatch(op, x.device(),
+           [&] { cpu::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps); },
+           [&] { cuda::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps); });
   return {out, mean, rstd};
 }
 
@@ -100,16 +76,9 @@ LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Te
   Tensor dweight = empty({D}, x.dtype(), x.device());
   Tensor dbias = empty({D}, x.dtype(), x.device());
   profile_count(12.0 * x.numel(), static_cast<double>(3 * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D);
-#else
-    no_cuda(op);
-#endif
-  }
+  dispatch(op, x.device(),
+           [&] { cpu::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D); },
+           [&] { cuda::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D); });
   return {dx, dweight, dbias};
 }
 

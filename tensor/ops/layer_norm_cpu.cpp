@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/layer_norm.h"
+#include "tensor/ops/layer_norm_kernels.h"
 
 namespace ember::cpu {
 

@@ -6,16 +6,11 @@
 #include <optional>
 #include <string>
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/matmul_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void gemm(const GemmPlan& plan, const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
-}
-namespace cuda {
-void gemm(const GemmPlan& plan, const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
-}
 
 // ---- backend and kernel settings ------------------------------------------------------
 
@@ -177,16 +172,9 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
   }
 
   Tensor bias_c = bias.defined() ? bias.contiguous() : bias;
-  if (out.device().is_cpu()) {
-    cpu::gemm(plan, out, ea, eb, bias_c);
-    return out;
-  }
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(out.device().index);
-  cuda::gemm(plan, out, ea, eb, bias_c);
-#else
-  throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
+  dispatch(op, out.device(),
+           [&] { cpu::gemm(plan, out, ea, eb, bias_c); },
+           [&] { cuda::gemm(plan, out, ea, eb, bias_c); });
   return out;
 }
 

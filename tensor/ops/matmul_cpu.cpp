@@ -5,7 +5,7 @@
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/matmul.h"
+#include "tensor/ops/matmul_kernels.h"
 
 namespace ember::cpu {
 

@@ -19,7 +19,7 @@
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
 #include "tensor/ops/copy.h"
-#include "tensor/ops/matmul.h"
+#include "tensor/ops/matmul_kernels.h"
 
 #define EMBER_CUBLAS_CHECK(call)                                                                       \
   do {                                                                                                 \

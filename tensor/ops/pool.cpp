@@ -1,46 +1,10 @@
 #include "tensor/ops/pool.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/pool_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-// Kernels receive contiguous inputs and fresh contiguous results.
-namespace cpu {
-void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const Pool2dGeometry& g);
-void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_x, const Pool2dGeometry& g);
-void avg_pool2d_forward(const Tensor& x, const Tensor& out, const Pool2dGeometry& g);
-void avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, const Pool2dGeometry& g);
-void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& out, const Pool2dGeometry& g);
-void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, const Pool2dGeometry& g);
-}  // namespace cpu
-namespace cuda {
-void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const Pool2dGeometry& g);
-void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_x, const Pool2dGeometry& g);
-void avg_pool2d_forward(const Tensor& x, const Tensor& out, const Pool2dGeometry& g);
-void avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, const Pool2dGeometry& g);
-void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& out, const Pool2dGeometry& g);
-void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, const Pool2dGeometry& g);
-}  // namespace cuda
-
-// Runs the CPU or the CUDA variant of a kernel, by the device of `on`.
-#ifdef EMBER_WITH_CUDA
-#define EMBER_POOL_DISPATCH(op, on, name, ...)  \
-  do {                                          \
-    if ((on).device().is_cpu()) {               \
-      cpu::name(__VA_ARGS__);                   \
-    } else {                                    \
-      cuda::set_device((on).device().index);    \
-      cuda::name(__VA_ARGS__);                  \
-    }                                           \
-  } while (0)
-#else
-#define EMBER_POOL_DISPATCH(op, on, name, ...)                                                           \
-  do {                                                                                                   \
-    if (!(on).device().is_cpu())                                                                         \
-      throw make_error(op, ": tensor is on CUDA but ember was built without the CUDA backend");         \
-    cpu::name(__VA_ARGS__);                                                                              \
-  } while (0)
-#endif
 
 namespace {
 
@@ -90,7 +54,9 @@ MaxPoolResult max_pool2d_with_indices(const Tensor& x, Size2d kernel, Size2d str
   Tensor xc = x.contiguous();
   profile_count(static_cast<double>(r.out.numel() * g.kh * g.kw),
                 static_cast<double>(x.nbytes() + r.out.nbytes() + r.indices.nbytes()));
-  EMBER_POOL_DISPATCH("max_pool2d", x, max_pool2d_forward, xc, r.out, r.indices, g);
+  dispatch("max_pool2d", x.device(),
+           [&] { cpu::max_pool2d_forward(xc, r.out, r.indices, g); },
+           [&] { cuda::max_pool2d_forward(xc, r.out, r.indices, g); });
   return r;
 }
 
@@ -113,7 +79,9 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const 
   Tensor gc = grad_out.contiguous(), ic = indices.contiguous();
   profile_count(static_cast<double>(grad_out.numel()),
                 static_cast<double>(grad_out.nbytes() + indices.nbytes() + grad_x.nbytes()));
-  EMBER_POOL_DISPATCH("max_pool2d_backward", grad_out, max_pool2d_backward, gc, ic, grad_x, g);
+  dispatch("max_pool2d_backward", grad_out.device(),
+           [&] { cpu::max_pool2d_backward(gc, ic, grad_x, g); },
+           [&] { cuda::max_pool2d_backward(gc, ic, grad_x, g); });
   return grad_x;
 }
 
@@ -123,7 +91,9 @@ Tensor avg_pool2d(const Tensor& x, Size2d kernel, Size2d stride, Size2d padding)
   Tensor out = empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
   Tensor xc = x.contiguous();
   profile_count(static_cast<double>(out.numel() * g.kh * g.kw), static_cast<double>(x.nbytes() + out.nbytes()));
-  EMBER_POOL_DISPATCH("avg_pool2d", x, avg_pool2d_forward, xc, out, g);
+  dispatch("avg_pool2d", x.device(),
+           [&] { cpu::avg_pool2d_forward(xc, out, g); },
+           [&] { cuda::avg_pool2d_forward(xc, out, g); });
   return out;
 }
 
@@ -135,7 +105,9 @@ Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, Size2d 
   Tensor gc = grad_out.contiguous();
   profile_count(static_cast<double>(grad_out.numel() * g.kh * g.kw),
                 static_cast<double>(grad_out.nbytes() + grad_x.nbytes()));
-  EMBER_POOL_DISPATCH("avg_pool2d_backward", grad_out, avg_pool2d_backward, gc, grad_x, g);
+  dispatch("avg_pool2d_backward", grad_out.device(),
+           [&] { cpu::avg_pool2d_backward(gc, grad_x, g); },
+           [&] { cuda::avg_pool2d_backward(gc, grad_x, g); });
   return grad_x;
 }
 
@@ -148,7 +120,9 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   Tensor out = empty({g.N, g.C, g.OH, g.OW}, x.dtype(), x.device());
   Tensor xc = x.contiguous();
   profile_count(static_cast<double>(x.numel()), static_cast<double>(x.nbytes() + out.nbytes()));
-  EMBER_POOL_DISPATCH("adaptive_avg_pool2d", x, adaptive_avg_pool2d_forward, xc, out, g);
+  dispatch("adaptive_avg_pool2d", x.device(),
+           [&] { cpu::adaptive_avg_pool2d_forward(xc, out, g); },
+           [&] { cuda::adaptive_avg_pool2d_forward(xc, out, g); });
   return out;
 }
 
@@ -162,7 +136,9 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape
   Tensor grad_x = empty(x_shape, grad_out.dtype(), grad_out.device());
   Tensor gc = grad_out.contiguous();
   profile_count(static_cast<double>(grad_x.numel()), static_cast<double>(grad_out.nbytes() + grad_x.nbytes()));
-  EMBER_POOL_DISPATCH("adaptive_avg_pool2d_backward", grad_out, adaptive_avg_pool2d_backward, gc, grad_x, g);
+  dispatch("adaptive_avg_pool2d_backward", grad_out.device(),
+           [&] { cpu::adaptive_avg_pool2d_backward(gc, grad_x, g); },
+           [&] { cuda::adaptive_avg_pool2d_backward(gc, grad_x, g); });
   return grad_x;
 }
 

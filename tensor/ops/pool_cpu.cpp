@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/pool.h"
+#include "tensor/ops/pool_kernels.h"
 
 namespace ember::cpu {
 

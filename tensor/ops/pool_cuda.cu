@@ -5,7 +5,7 @@
 
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/pool.h"
+#include "tensor/ops/pool_kernels.h"
 
 namespace ember::cuda {
 

@@ -1,16 +1,9 @@
 #include "tensor/ops/random.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/random_kernels.h"
 
 namespace ember {
-
-
-namespace cpu {
-void random_fill(const Tensor& out, const RandomParams& p);
-}
-namespace cuda {
-void random_fill(const Tensor& out, const RandomParams& p);
-}
 
 void Generator::manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -37,16 +30,9 @@ static Tensor draw(const Shape& shape, DType dtype, Device device, Generator* ge
   Tensor out = empty(shape, dtype, device);
   auto [seed, offset] = (gen ? *gen : default_generator()).next();
   RandomParams p{kind, a, b, seed, offset};
-  if (device.is_cpu()) {
-    cpu::random_fill(out, p);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(device.index);
-    cuda::random_fill(out, p);
-#else
-    throw make_error(op, ": ember was built without the CUDA backend");
-#endif
-  }
+  dispatch(op, device,
+           [&] { cpu::random_fill(out, p); },
+           [&] { cuda::random_fill(out, p); });
   return out;
 }
 

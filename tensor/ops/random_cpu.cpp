@@ -3,7 +3,7 @@
 #include "tensor/convert.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/philox.h"
-#include "tensor/ops/random.h"
+#include "tensor/ops/random_kernels.h"
 
 namespace ember {
 

@@ -2,7 +2,7 @@
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
 #include "tensor/philox.h"
-#include "tensor/ops/random.h"
+#include "tensor/ops/random_kernels.h"
 
 namespace ember {
 

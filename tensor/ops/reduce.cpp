@@ -1,17 +1,11 @@
 #include "tensor/ops/reduce.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
 #include "tensor/ops/binary.h"
+#include "tensor/ops/reduce_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& plan);
-void dot_rows(const Tensor& a, const Tensor& b, const Tensor& out, int64_t rows, int64_t len);
-}
-namespace cuda {
-void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& plan);
-}
 
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
   auto d = normalize_dims(dims, static_cast<int64_t>(shape.size()), "reduce");
@@ -78,16 +72,9 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bo
   DType out_dtype = is_arg ? DType::i64 : (x.dtype() == DType::boolean ? DType::i64 : x.dtype());
   Tensor out = empty(reduced_shape(x.shape(), d, keepdim), out_dtype, x.device());
   profile_count(static_cast<double>(x.numel()), static_cast<double>(x.nbytes() + out.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::reduce(op, x, out, plan);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::reduce(op, x, out, plan);
-#else
-    throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch(name, x.device(),
+           [&] { cpu::reduce(op, x, out, plan); },
+           [&] { cuda::reduce(op, x, out, plan); });
   return out;
 }
 

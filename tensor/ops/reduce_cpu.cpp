@@ -4,7 +4,7 @@
 
 #include "tensor/convert.h"
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/reduce.h"
+#include "tensor/ops/reduce_kernels.h"
 
 namespace ember::cpu {
 

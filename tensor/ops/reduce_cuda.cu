@@ -3,7 +3,7 @@
 #include "tensor/convert.h"
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/reduce.h"
+#include "tensor/ops/reduce_kernels.h"
 
 namespace ember::cuda {
 

@@ -1,15 +1,10 @@
 #include "tensor/ops/sgd.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/sgd_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SGDStep& s);
-}
-namespace cuda {
-void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SGDStep& s);
-}
 
 static void check_operand(const Tensor& param, const Tensor& t, const char* what) {
   EMBER_CHECK(t.defined(), "sgd_update: ", what, " is undefined");
@@ -37,13 +32,9 @@ void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_
   const double tensors = s.momentum != 0.0 ? 5.0 : 3.0;  // w, g (, b) read; w (, b) written
   profile_count(6.0 * static_cast<double>(param.numel()), tensors * static_cast<double>(param.nbytes()));
   if (param.numel() == 0) return;
-  if (param.device().is_cpu()) return cpu::sgd_update(param, grad, momentum_buffer, s);
-#ifdef EMBER_WITH_CUDA
-  cuda::set_device(param.device().index);
-  cuda::sgd_update(param, grad, momentum_buffer, s);
-#else
-  throw make_error("sgd_update: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
+  dispatch("sgd_update", param.device(),
+           [&] { cpu::sgd_update(param, grad, momentum_buffer, s); },
+           [&] { cuda::sgd_update(param, grad, momentum_buffer, s); });
 }
 
 }  // namespace ember

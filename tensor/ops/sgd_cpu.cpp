@@ -1,5 +1,5 @@
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/sgd.h"
+#include "tensor/ops/sgd_kernels.h"
 
 namespace ember::cpu {
 

@@ -1,7 +1,7 @@
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/sgd.h"
+#include "tensor/ops/sgd_kernels.h"
 
 namespace ember::cuda {
 

@@ -2,21 +2,12 @@
 
 #include <limits>
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
 #include "tensor/ops/reduce.h"
+#include "tensor/ops/softmax_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void softmax_forward(SoftmaxMode mode, const Tensor& x, const Tensor& out, const SoftmaxPlan& plan);
-void softmax_backward(SoftmaxMode mode, const Tensor& grad, const Tensor& y, const Tensor& dx,
-                      const SoftmaxPlan& plan);
-}  // namespace cpu
-namespace cuda {
-void softmax_forward(SoftmaxMode mode, const Tensor& x, const Tensor& out, const SoftmaxPlan& plan);
-void softmax_backward(SoftmaxMode mode, const Tensor& grad, const Tensor& y, const Tensor& dx,
-                      const SoftmaxPlan& plan);
-}  // namespace cuda
 
 namespace {
 
@@ -84,16 +75,9 @@ Tensor forward(SoftmaxMode mode, const Tensor& x_in, int64_t dim, bool keepdim) 
   }
   SoftmaxPlan plan = make_plan({&x, &out_view}, d, x.is_contiguous());
   profile_count(5.0 * static_cast<double>(x.numel()), static_cast<double>(x.nbytes() + out.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::softmax_forward(mode, x, out, plan);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::softmax_forward(mode, x, out, plan);
-#else
-    throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch(name, x.device(),
+           [&] { cpu::softmax_forward(mode, x, out, plan); },
+           [&] { cuda::softmax_forward(mode, x, out, plan); });
   return finish(out);
 }
 
@@ -116,16 +100,9 @@ Tensor backward(SoftmaxMode mode, const Tensor& grad_in, const Tensor& y_in, int
   if (y.numel() > 0) {
     SoftmaxPlan plan = make_plan({&grad, &y, &dx}, d, grad.is_contiguous() && y.is_contiguous());
     profile_count(4.0 * static_cast<double>(y.numel()), static_cast<double>(3 * y.nbytes()));
-    if (y.device().is_cpu()) {
-      cpu::softmax_backward(mode, grad, y, dx, plan);
-    } else {
-#ifdef EMBER_WITH_CUDA
-      cuda::set_device(y.device().index);
-      cuda::softmax_backward(mode, grad, y, dx, plan);
-#else
-      throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-    }
+    dispatch(name, y.device(),
+             [&] { cpu::softmax_backward(mode, grad, y, dx, plan); },
+             [&] { cuda::softmax_backward(mode, grad, y, dx, plan); });
   }
   return scalar ? dx.reshape({}) : dx;
 }

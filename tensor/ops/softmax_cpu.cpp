@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "tensor/cpu/parallel.h"
-#include "tensor/ops/softmax.h"
+#include "tensor/ops/softmax_kernels.h"
 
 namespace ember::cpu {
 

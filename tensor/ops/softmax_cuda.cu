@@ -9,7 +9,7 @@
 // Forward reads x twice (statistics, then the write pass); the second read mostly hits L2.
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/softmax.h"
+#include "tensor/ops/softmax_kernels.h"
 #include "tensor/ops/softmax_cuda.cuh"
 
 namespace ember::cuda {

@@ -1,15 +1,10 @@
 #include "tensor/ops/unary.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/unary_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void unary(UnaryOp op, const Tensor& out, const Tensor& x);
-}
-namespace cuda {
-void unary(UnaryOp op, const Tensor& out, const Tensor& x);
-}
 
 const char* unary_op_name(UnaryOp op) {
   static const char* names[] = {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "relu", "sigmoid", "tanh", "silu",
@@ -24,16 +19,9 @@ Tensor unary(UnaryOp op, const Tensor& x) {
               dtype_name(x.dtype()), " not supported (expected a floating dtype)");
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   profile_count(static_cast<double>(x.numel()), static_cast<double>(2 * x.nbytes()));
-  if (x.device().is_cpu()) {
-    cpu::unary(op, out, x);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(x.device().index);
-    cuda::unary(op, out, x);
-#else
-    throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch(name, x.device(),
+           [&] { cpu::unary(op, out, x); },
+           [&] { cuda::unary(op, out, x); });
   return out;
 }
 

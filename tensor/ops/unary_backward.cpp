@@ -1,16 +1,11 @@
 #include "tensor/ops/unary_backward.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
 #include "tensor/ops/unary_backward_functors.h"
+#include "tensor/ops/unary_backward_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void unary_backward(UnaryOp op, const Tensor& dx, const Tensor& grad, const Tensor& v);
-}
-namespace cuda {
-void unary_backward(UnaryOp op, const Tensor& dx, const Tensor& grad, const Tensor& v);
-}
 
 UnaryGradReads unary_grad_reads(UnaryOp op) { return unary_grad_reads_of(op); }
 
@@ -33,16 +28,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& grad, const Tensor& x, const Ten
   Tensor dx = empty(grad.shape(), grad.dtype(), grad.device());
   const double reads_bytes = reads == UnaryGradReads::nothing ? 0.0 : static_cast<double>(v.nbytes());
   profile_count(static_cast<double>(grad.numel()), static_cast<double>(2 * grad.nbytes()) + reads_bytes);
-  if (grad.device().is_cpu()) {
-    cpu::unary_backward(op, dx, grad, v);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(grad.device().index);
-    cuda::unary_backward(op, dx, grad, v);
-#else
-    throw make_error(name, ": tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch(name, grad.device(),
+           [&] { cpu::unary_backward(op, dx, grad, v); },
+           [&] { cuda::unary_backward(op, dx, grad, v); });
   return dx;
 }
 

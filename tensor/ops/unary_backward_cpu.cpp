@@ -3,6 +3,7 @@
 
 #include "tensor/cpu/loops.h"
 #include "tensor/ops/unary_backward_functors.h"
+#include "tensor/ops/unary_backward_kernels.h"
 #include "tensor/ops/unary_functors.h"
 
 namespace ember::cpu {

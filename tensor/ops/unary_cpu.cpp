@@ -4,6 +4,7 @@
 
 #include "tensor/cpu/loops.h"
 #include "tensor/ops/unary_functors.h"
+#include "tensor/ops/unary_kernels.h"
 
 namespace ember::cpu {
 

@@ -1,15 +1,10 @@
 #include "tensor/ops/where.h"
 
-#include "tensor/cuda/runtime.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops/where_kernels.h"
 #include "tensor/profiler.h"
 
 namespace ember {
-namespace cpu {
-void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);  // all expanded to out
-}
-namespace cuda {
-void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
-}
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   EMBER_CHECK(cond.defined() && a.defined() && b.defined(), "where: undefined tensor");
@@ -24,16 +19,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   profile_count(static_cast<double>(out.numel()),
                 static_cast<double>(out.nbytes() + cond.nbytes() + a.nbytes() + b.nbytes()));
   Tensor ec = cond.expand(shape), ea = a.expand(shape), eb = b.expand(shape);
-  if (out.device().is_cpu()) {
-    cpu::where(out, ec, ea, eb);
-  } else {
-#ifdef EMBER_WITH_CUDA
-    cuda::set_device(out.device().index);
-    cuda::where(out, ec, ea, eb);
-#else
-    throw make_error("where: tensor is on CUDA but ember was built without the CUDA backend");
-#endif
-  }
+  dispatch("where", out.device(),
+           [&] { cpu::where(out, ec, ea, eb); },
+           [&] { cuda::where(out, ec, ea, eb); });
   return out;
 }
 

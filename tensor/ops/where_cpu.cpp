@@ -1,4 +1,5 @@
 #include "tensor/cpu/loops.h"
+#include "tensor/ops/where_kernels.h"
 
 namespace ember::cpu {
 

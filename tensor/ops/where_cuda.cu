@@ -1,5 +1,6 @@
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
+#include "tensor/ops/where_kernels.h"
 
 namespace ember::cuda {
 

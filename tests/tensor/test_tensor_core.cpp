@@ -1,4 +1,4 @@
-// Tensor basics: views, copies, dtypes, allocators, RNG and error messages.
+// Tensor basics: views, copies, dtypes, allocators, RNG, error messages and the device dispatch.
 #include <cmath>
 #include <cstring>
 
@@ -237,6 +237,27 @@ TEST(Cuda, UnavailableIsReportedNotCrashing) {
   if (cuda::is_available()) GTEST_SKIP() << "a GPU is present; this checks the no-GPU path";
   EXPECT_FALSE(cuda::unavailable_reason().empty());
   EXPECT_THROW(zeros({2}, DType::f32, Device::cuda(0)), Error);
+}
+
+TEST(Dispatch, RunsTheBranchOfTheDeviceOrSaysWhyNot) {
+  int cpu_runs = 0, cuda_runs = 0;
+  auto on = [&](Device d) {
+    return dispatch("probe", d, [&] { ++cpu_runs; return 1; }, [&] { ++cuda_runs; return 2; });
+  };
+  EXPECT_EQ(on(Device::cpu()), 1);
+  if (cuda::is_available()) {
+    EXPECT_EQ(on(Device::cuda(0)), 2);
+  } else {
+    // Without the backend the op says so; with it but without a GPU, making the device current fails.
+    const std::string what = ember::testing::error_of([&] { on(Device::cuda(0)); });
+    if (cuda::built()) {
+      EXPECT_NE(what.find("cuda::set_device: "), std::string::npos) << what;
+    } else {
+      EXPECT_EQ(what, std::string("probe: the tensor is on cuda:0, but ") + kNoCudaBackend);
+    }
+  }
+  EXPECT_EQ(cpu_runs, 1);
+  EXPECT_EQ(cuda_runs, cuda::is_available() ? 1 : 0);
 }
 
 TEST(Cuda, CopiesRoundTripAndRandomMatchesCpu) {

@@ -1,0 +1,10 @@
+// The random fills (random_cpu.cpp, random_cuda.cu), chosen by random.cpp.
+#pragma once
+#include "tensor/ops/random.h"
+
+namespace ember::cpu {
+void random_fill(const Tensor& out, const RandomParams& p);  // out fresh (contiguous): element i is draw i
+}
+namespace ember::cuda {
+void random_fill(const Tensor& out, const RandomParams& p);
+}
