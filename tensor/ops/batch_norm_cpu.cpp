@@ -185,7 +185,7 @@ void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, co
         const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
         channel([=](T g, T xv) {  // one select, no branch, so that the loops stay vectorized
           const T z = (xv - mean_t) * k_t + shift;
-          return (lo <= z) & (z <= hi) ? g : T(0);  // 0 outside, whatever g is (as clamp's backward)
+          return ((lo <= z) & (z <= hi)) ? g : T(0);  // 0 outside, whatever g is (as clamp's backward)
         });
       } else {
         channel([](T g, T) { return g; });
