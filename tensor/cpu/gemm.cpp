@@ -14,9 +14,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string>
 
+#include "tensor/cpu/scratch.h"
 #include "tensor/error.h"
 
 namespace ember::cpu {
@@ -71,16 +71,6 @@ GemmKernel& active_kernel() {
 // Block sizes. kc×nr floats of b (32 KiB for the AVX-512 kernel) fit L1 beside a panel of a;
 // mc×kc of a (≤ 192 KiB) fits L2; kc×nc of b (1 MiB) is read from L2/L3 once per ic block.
 constexpr int64_t kKC = 256, kNC = 1024, kMCTiles = 16;
-
-// 64-byte aligned scratch per thread, grown on demand.
-float* scratch(std::unique_ptr<float[]>& buf, int64_t& cap, int64_t n) {
-  if (n + 16 > cap) {
-    cap = n + 16;
-    buf.reset(new float[cap]);
-  }
-  auto p = reinterpret_cast<std::uintptr_t>(buf.get());
-  return reinterpret_cast<float*>((p + 63) & ~std::uintptr_t{63});
-}
 
 // a's rows [0, mc) × columns [0, kc) (a already offset to the block) -> ⌈mc/mr⌉ panels of kc×mr.
 // When a is stored transposed (its columns contiguous, a.rs == 1), column p of a panel is mr
@@ -165,10 +155,8 @@ void sgemm(int64_t m, int64_t n, int64_t k, MatrixView<float> a, MatrixView<floa
   }
   const int mr = kern.mr, nr = kern.nr;
   const int64_t mc_max = kMCTiles * mr;
-  thread_local std::unique_ptr<float[]> abuf, bbuf;
-  thread_local int64_t acap = 0, bcap = 0;
-  float* apack = scratch(abuf, acap, mc_max * kKC);
-  float* bpack = scratch(bbuf, bcap, kKC * ((kNC + nr - 1) / nr) * nr);
+  float* apack = thread_scratch<float>(kGemmPackA, mc_max * kKC);
+  float* bpack = thread_scratch<float>(kGemmPackB, kKC * ((kNC + nr - 1) / nr) * nr);
   alignas(64) float edge[16 * 32];  // a tile that sticks out of c (mr ≤ 16, nr ≤ 32)
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t nc = std::min(kNC, n - jc);

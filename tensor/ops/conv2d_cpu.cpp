@@ -8,6 +8,7 @@
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/scratch.h"
 #include "tensor/ops/conv2d_kernels.h"
 
 namespace ember::cpu {
@@ -140,16 +141,6 @@ bool batched_1x1(const Conv2dGeometry& g) {
   return needs_no_im2col(g) && g.groups == 1 && g.H * g.W <= max_plane;
 }
 
-// Scratch kept between calls, a few buffers per calling thread: the gathered operands are
-// megabytes, and allocating (and zeroing) them on every call cost as much as the GEMM.
-template <class T>
-T* scratch(int slot, int64_t n) {
-  thread_local std::vector<T> buffers[2];
-  std::vector<T>& b = buffers[slot];
-  if (static_cast<int64_t>(b.size()) < n) b = std::vector<T>(n);
-  return b.data();
-}
-
 // (N, C, P) -> (C, N·P) and back, a block of channels per thread.
 template <class T>
 void batch_to_columns(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
@@ -169,8 +160,8 @@ void columns_to_batch(const T* src, int64_t N, int64_t C, int64_t P, T* dst) {
 template <class T>
 void batched_1x1_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
   const int64_t P = g.H * g.W, NP = g.N * P;
-  T* xcols = scratch<T>(0, g.C * NP);  // (C, N·P)
-  T* ycols = scratch<T>(1, g.O * NP);  // (O, N·P)
+  T* xcols = thread_scratch<T>(kConvColumns0, g.C * NP);  // (C, N·P)
+  T* ycols = thread_scratch<T>(kConvColumns1, g.O * NP);  // (O, N·P)
   batch_to_columns(x, g.N, g.C, P, xcols);
   parallel_for(NP, 64, [&](int64_t b, int64_t e) {  // a block of columns per thread
     gemm<T>(g.O, e - b, g.C, rm(w, g.C), rm(xcols + b, NP), ycols + b, NP, false);
@@ -189,8 +180,8 @@ void batched_1x1_forward(const T* x, const T* w, const T* bias, T* out, const Co
 template <class T>
 void batched_1x1_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
   const int64_t P = g.H * g.W, NP = g.N * P;
-  T* gcols = scratch<T>(0, g.O * NP);   // (O, N·P)
-  T* dxcols = scratch<T>(1, g.C * NP);  // (C, N·P)
+  T* gcols = thread_scratch<T>(kConvColumns0, g.O * NP);   // (O, N·P)
+  T* dxcols = thread_scratch<T>(kConvColumns1, g.C * NP);  // (C, N·P)
   batch_to_columns(gout, g.N, g.O, P, gcols);
   parallel_for(NP, 64, [&](int64_t b, int64_t e) {
     gemm<T>(g.C, e - b, g.O, rm_t(w, g.C), rm(gcols + b, NP), dxcols + b, NP, false);
@@ -201,8 +192,8 @@ void batched_1x1_backward_input(const T* gout, const T* w, T* dx, const Conv2dGe
 template <class T>
 void batched_1x1_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
   const int64_t P = g.H * g.W, NP = g.N * P;
-  T* gcols = scratch<T>(0, g.O * NP);  // (O, N·P)
-  T* xcols = scratch<T>(1, g.C * NP);  // (C, N·P)
+  T* gcols = thread_scratch<T>(kConvColumns0, g.O * NP);  // (O, N·P)
+  T* xcols = thread_scratch<T>(kConvColumns1, g.C * NP);  // (C, N·P)
   batch_to_columns(gout, g.N, g.O, P, gcols);
   batch_to_columns(x, g.N, g.C, P, xcols);
   parallel_for(g.O, 8, [&](int64_t b, int64_t e) {  // a block of rows of dw per thread
