@@ -145,7 +145,7 @@ double measured_peak(cpu::CpuIsa isa) {
 
 void bench_ember_cpu(benchmark::State& state, GemmShape s, cpu::CpuIsa isa) {
   cpu::set_num_threads(bench_threads());
-  cpu::set_gemm_isa(isa);
+  cpu::set_cpu_isa(isa);
   Generator gen(1);
   Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen), b = make_b(s, gen);
   for (auto _ : state) {

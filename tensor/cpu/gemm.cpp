@@ -206,10 +206,10 @@ CpuIsa isa_from_name(const std::string& name) {
   throw make_error("'", name, "': expected avx512, avx2 or portable");
 }
 
-CpuIsa gemm_isa() { return active_kernel().isa; }
+CpuIsa cpu_isa() { return active_kernel().isa; }
 
-void set_gemm_isa(CpuIsa isa) {
-  if (!processor_has(isa)) throw make_error("set_gemm_isa: this processor does not support ", isa_name(isa));
+void set_cpu_isa(CpuIsa isa) {
+  if (!processor_has(isa)) throw make_error("set_cpu_isa: this processor does not support ", isa_name(isa));
   active_kernel() = kernel_for(isa);
 }
 

@@ -37,8 +37,10 @@ enum class CpuIsa { portable, avx2, avx512 };
 const char* isa_name(CpuIsa isa);
 std::vector<CpuIsa> supported_isas();  // those this processor runs, portable first
 CpuIsa isa_from_name(const std::string& name);  // throws for an unknown name or one this processor lacks
-CpuIsa gemm_isa();                      // the one gemm<float> uses (EMBER_CPU_ISA or the best supported)
-void set_gemm_isa(CpuIsa isa);          // for tests and benchmarks; throws when the processor lacks it
+// The one in use by every per-ISA kernel (the GEMM's, depthwise_kernel.h's): EMBER_CPU_ISA or the
+// best supported.
+CpuIsa cpu_isa();
+void set_cpu_isa(CpuIsa isa);  // for tests and benchmarks; throws when the processor lacks it
 
 // The micro-kernels of one instruction set.
 //  tile: c (mr×nr, rows ldc apart) = or += a·b over k steps, where a is packed k×mr (the mr values

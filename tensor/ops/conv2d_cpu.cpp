@@ -4,8 +4,10 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
+#include "tensor/cpu/depthwise_kernel.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/scratch.h"
@@ -320,40 +322,71 @@ PhaseLayout phase_layout(const Conv2dGeometry& g) {
   return p;
 }
 
-// Input plane x (H, W) -> its phases (positions of the padding are not written: they stay 0).
+// The per-plane loops of depthwise_kernel.h: f32 runs the kernel of the processor's instruction
+// set, f64 (the tests' reference dtype) the plain loops.
 template <class T>
-void to_phases(const T* x, const Conv2dGeometry& g, const PhaseLayout& p, T* phases) {
+struct TapLoops {
+  DepthwiseKernel k = depthwise_kernel();
+  void sum(const T* in, const int64_t* off, const T* w, int taps, T init, T* out, int64_t n) const {
+    if constexpr (std::is_same_v<T, float>) k.taps_sum(in, off, w, taps, init, out, n);
+    else taps_sum_scalar(in, off, w, taps, init, out, n);
+  }
+  void dot(const T* g, const T* in, const int64_t* off, int taps, T* acc, int64_t n) const {
+    if constexpr (std::is_same_v<T, float>) k.taps_dot(g, in, off, taps, acc, n);
+    else taps_dot_scalar(g, in, off, taps, acc, n);
+  }
+  void deinterleave2(const T* src, int64_t n, T* even, T* odd) const {
+    if constexpr (std::is_same_v<T, float>) k.deinterleave2(src, n, even, odd);
+    else deinterleave2_scalar(src, n, even, odd);
+  }
+  void interleave2(const T* even, const T* odd, int64_t n, T* dst) const {
+    if constexpr (std::is_same_v<T, float>) k.interleave2(even, odd, n, dst);
+    else interleave2_scalar(even, odd, n, dst);
+  }
+};
+
+
+
+// Input plane x (H, W) -> its phases (positions of the padding are not written: they stay 0).
+// Input column z goes to column phase (z + pw) mod sw at (z + pw) div sw: for stride 2 a row's
+// even columns to one phase and its odd columns to the other, one deinterleave.
+template <class T>
+void to_phases(const T* x, const Conv2dGeometry& g, const PhaseLayout& p, const TapLoops<T>& loops, T* phases) {
   for (int64_t y = 0; y < g.H; ++y) {
     const int64_t r = y + g.ph;
     T* row = phases + (r % g.sh) * g.sw * p.plane + (r / g.sh) * p.Wq;  // phase (r mod sh, 0)
     const T* xrow = x + y * g.W;
     if (g.sw == 1) {
       std::copy(xrow, xrow + g.W, row + g.pw);
-      continue;
-    }
-    for (int64_t pc = 0; pc < g.sw; ++pc) {  // input columns z with (z + pw) mod sw = pc
-      const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
-      T* dst = row + pc * p.plane + (z0 + g.pw) / g.sw;
-      for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dst[k] = xrow[z];
+    } else if (g.sw == 2) {
+      loops.deinterleave2(xrow, g.W, row + (g.pw % 2) * p.plane + g.pw / 2, row + ((g.pw + 1) % 2) * p.plane + (g.pw + 1) / 2);
+    } else {
+      for (int64_t pc = 0; pc < g.sw; ++pc) {  // input columns z with (z + pw) mod sw = pc
+        const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
+        T* dst = row + pc * p.plane + (z0 + g.pw) / g.sw;
+        for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dst[k] = xrow[z];
+      }
     }
   }
 }
 
 // The inverse: phases -> plane dx (H, W), reading only the positions of real input.
 template <class T>
-void from_phases(const T* phases, const Conv2dGeometry& g, const PhaseLayout& p, T* dx) {
+void from_phases(const T* phases, const Conv2dGeometry& g, const PhaseLayout& p, const TapLoops<T>& loops, T* dx) {
   for (int64_t y = 0; y < g.H; ++y) {
     const int64_t r = y + g.ph;
     const T* row = phases + (r % g.sh) * g.sw * p.plane + (r / g.sh) * p.Wq;
     T* dxrow = dx + y * g.W;
     if (g.sw == 1) {
       std::copy(row + g.pw, row + g.pw + g.W, dxrow);
-      continue;
-    }
-    for (int64_t pc = 0; pc < g.sw; ++pc) {
-      const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
-      const T* src = row + pc * p.plane + (z0 + g.pw) / g.sw;
-      for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dxrow[z] = src[k];
+    } else if (g.sw == 2) {
+      loops.interleave2(row + (g.pw % 2) * p.plane + g.pw / 2, row + ((g.pw + 1) % 2) * p.plane + (g.pw + 1) / 2, g.W, dxrow);
+    } else {
+      for (int64_t pc = 0; pc < g.sw; ++pc) {
+        const int64_t z0 = ((pc - g.pw) % g.sw + g.sw) % g.sw;
+        const T* src = row + pc * p.plane + (z0 + g.pw) / g.sw;
+        for (int64_t z = z0, k = 0; z < g.W; z += g.sw, ++k) dxrow[z] = src[k];
+      }
     }
   }
 }
@@ -368,72 +401,85 @@ void copy_from_pitch(const T* src, int64_t pitch, int64_t rows, int64_t cols, T*
   for (int64_t r = 0; r < rows; ++r) std::copy(src + r * pitch, src + r * pitch + cols, dst + r * cols);
 }
 
-// out (N, O, OH, OW): one task per output plane.
+// out (N, O, OH, OW): one task per output plane,  acc[q] = bias + Σ_t w[t] · phases[q + shift[t]].
 template <class T>
 void depthwise_forward(const T* x, const T* w, const T* bias, T* out, const Conv2dGeometry& g) {
   const int64_t M = g.multiplier(), KK = g.kh * g.kw;
   const PhaseLayout p = phase_layout(g);
+  const TapLoops<T> loops;
   parallel_for(g.N * g.O, std::max<int64_t>(1, 32768 / std::max<int64_t>(p.L * KK, 1)), [&](int64_t b, int64_t e) {
     std::vector<T> phases(p.size, T(0));  // the padding stays 0
     std::vector<T> acc(p.L);              // (OH, Wq), the last row cut at OW
     int64_t loaded = -1;                  // the input plane in `phases` (M outputs share one)
     for (int64_t plane = b; plane < e; ++plane) {
       const int64_t n = plane / g.O, o = plane % g.O, xplane = n * g.C + o / M;
-      if (xplane != loaded) to_phases(x + xplane * g.H * g.W, g, p, phases.data());
+      if (xplane != loaded) to_phases(x + xplane * g.H * g.W, g, p, loops, phases.data());
       loaded = xplane;
-      std::fill(acc.begin(), acc.end(), bias ? bias[o] : T(0));
-      for (int64_t t = 0; t < KK; ++t) {
-        const T wv = w[o * KK + t];
-        const T* __restrict src = phases.data() + p.shift[t];
-        T* __restrict a = acc.data();
-        for (int64_t q = 0; q < p.L; ++q) a[q] += wv * src[q];
-      }
+      loops.sum(phases.data(), p.shift.data(), w + o * KK, static_cast<int>(KK), bias ? bias[o] : T(0), acc.data(), p.L);
       copy_from_pitch(acc.data(), p.Wq, g.OH, g.OW, out + plane * g.OH * g.OW);
     }
   });
 }
 
-// dx (N, C, H, W): one task per input plane, gathering the M output planes that read it.
+// dx (N, C, H, W): one task per input plane. The forward's scatter read backwards is a gather per
+// phase plane φ: with d_t = tap t's shift within its phase plane,
+//   dphase_φ[r] = Σ_{o reading c} Σ_{taps t of φ} w[o, t] · gacc_o[r − d_t],     r ∈ [0, Hq·Wq),
+// where gacc_o is gout's plane o at row pitch Wq (junk columns 0), preceded by `front` = max d_t
+// zeros and followed by zeros up to the plane's size, so that every read lands in the buffer. The
+// M planes gacc_o lie `stride` apart, so each phase is one taps_sum over M·|taps of φ| taps, summed
+// per element in the order o, then t (the order of the loop this replaces).
 template <class T>
 void depthwise_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
-  const int64_t M = g.multiplier(), KK = g.kh * g.kw;
+  const int64_t M = g.multiplier(), KK = g.kh * g.kw, phases = g.sh * g.sw;
   const PhaseLayout p = phase_layout(g);
+  const TapLoops<T> loops;
+  int64_t front = 0;
+  for (int64_t t = 0; t < KK; ++t) front = std::max(front, p.shift[t] % p.plane);
+  const int64_t stride = front + p.plane;
+  // Per phase: its taps (o - c·M, t) and their offsets into the gacc buffer.
+  std::vector<std::vector<int64_t>> tap_of(phases), off_of(phases);
+  for (int64_t j = 0; j < M; ++j)
+    for (int64_t t = 0; t < KK; ++t) {
+      const int64_t phase = p.shift[t] / p.plane;
+      tap_of[phase].push_back(j * KK + t);
+      off_of[phase].push_back(j * stride - p.shift[t] % p.plane);
+    }
   parallel_for(g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(M * p.L * KK, 1)), [&](int64_t b, int64_t e) {
-    std::vector<T> gacc(p.L, T(0));  // gout at pitch Wq: the junk columns stay 0
-    std::vector<T> dphases(p.size);
+    std::vector<T> gacc(M * stride, T(0));  // the padding and junk columns stay 0
+    std::vector<T> dphases(p.size), wt(M * KK);
     for (int64_t plane = b; plane < e; ++plane) {
       const int64_t n = plane / g.C, c = plane % g.C;
-      std::fill(dphases.begin(), dphases.end(), T(0));
-      for (int64_t o = c * M; o < (c + 1) * M; ++o) {
-        copy_to_pitch(gout + (n * g.O + o) * g.OH * g.OW, g.OH, g.OW, gacc.data(), p.Wq);
-        for (int64_t t = 0; t < KK; ++t) {
-          const T wv = w[o * KK + t];
-          T* __restrict dst = dphases.data() + p.shift[t];
-          const T* __restrict src = gacc.data();
-          for (int64_t q = 0; q < p.L; ++q) dst[q] += wv * src[q];
-        }
+      for (int64_t j = 0; j < M; ++j)
+        copy_to_pitch(gout + (n * g.O + c * M + j) * g.OH * g.OW, g.OH, g.OW, gacc.data() + j * stride + front, p.Wq);
+      for (int64_t phase = 0; phase < phases; ++phase) {
+        const auto& taps = tap_of[phase];
+        for (size_t i = 0; i < taps.size(); ++i) wt[i] = w[c * M * KK + taps[i]];
+        loops.sum(gacc.data() + front, off_of[phase].data(), wt.data(), static_cast<int>(taps.size()), T(0),
+                  dphases.data() + phase * p.plane, p.plane);
       }
-      from_phases(dphases.data(), g, p, dx + plane * g.H * g.W);
+      from_phases(dphases.data(), g, p, loops, dx + plane * g.H * g.W);
     }
   });
 }
 
-// dw (O, 1, kh, kw): one task per output channel; each tap is a dot product per sample.
+// dw (O, 1, kh, kw): one task per output channel; per sample, the taps' dot products with gacc,
+// summed in T per sample and in double across samples.
 template <class T>
 void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
-  using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
   const int64_t M = g.multiplier(), KK = g.kh * g.kw;
   const PhaseLayout p = phase_layout(g);
+  const TapLoops<T> loops;
   parallel_for(g.O, 1, [&](int64_t b, int64_t e) {
-    std::vector<T> phases(p.size, T(0)), gacc(p.L, T(0));  // padding and junk columns stay 0
+    std::vector<T> phases(p.size, T(0)), gacc(p.L, T(0)), part(KK);  // padding and junk columns stay 0
     std::vector<double> acc(KK);
     for (int64_t o = b; o < e; ++o) {
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t n = 0; n < g.N; ++n) {
-        to_phases(x + (n * g.C + o / M) * g.H * g.W, g, p, phases.data());
+        to_phases(x + (n * g.C + o / M) * g.H * g.W, g, p, loops, phases.data());
         copy_to_pitch(gout + (n * g.O + o) * g.OH * g.OW, g.OH, g.OW, gacc.data(), p.Wq);
-        Vec gv(gacc.data(), p.L);
-        for (int64_t t = 0; t < KK; ++t) acc[t] += static_cast<double>(gv.dot(Vec(phases.data() + p.shift[t], p.L)));
+        std::fill(part.begin(), part.end(), T(0));
+        loops.dot(gacc.data(), phases.data(), p.shift.data(), static_cast<int>(KK), part.data(), p.L);
+        for (int64_t t = 0; t < KK; ++t) acc[t] += static_cast<double>(part[t]);
       }
       for (int64_t t = 0; t < KK; ++t) dw[o * KK + t] = static_cast<T>(acc[t]);
     }

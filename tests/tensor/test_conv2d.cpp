@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/cpu/gemm.h"
 #include "tests/support/test_util.h"
 
 using namespace ember;
@@ -131,46 +132,77 @@ Inputs make_inputs(const Case& c, DType dtype, uint64_t seed) {
 
 }  // namespace
 
-TEST(Conv2d, ForwardMatchesReference) {
-  for (const Case& c : cases()) {
-    SCOPED_TRACE(c.name);
-    Reference ref(c.x, c.w, c.p);
-    for (DType dtype : {DType::f64, DType::f32}) {
-      SCOPED_TRACE(dtype_name(dtype));
-      Inputs in = make_inputs(c, dtype, 11);
-      auto expected = ref.forward(values(in.x), values(in.w), in.b.defined() ? values(in.b) : std::vector<double>{});
-      double rtol = dtype == DType::f64 ? 1e-12 : 1e-4, atol = dtype == DType::f64 ? 1e-12 : 1e-5;
-      Tensor out = conv2d(in.x, in.w, in.b, c.p);
-      EXPECT_EQ(out.shape(), ref.out_shape());
-      EXPECT_EQ(out.dtype(), dtype);
-      EXPECT_TRUE(all_close(out, expected, rtol, atol));
-      // Strided x and w read the same values.
-      EXPECT_TRUE(all_close(conv2d(non_contiguous(in.x), non_contiguous(in.w), in.b, c.p), expected, rtol, atol));
-    }
+namespace {
+
+void check_forward(const Case& c) {
+  SCOPED_TRACE(c.name);
+  Reference ref(c.x, c.w, c.p);
+  for (DType dtype : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    Inputs in = make_inputs(c, dtype, 11);
+    auto expected = ref.forward(values(in.x), values(in.w), in.b.defined() ? values(in.b) : std::vector<double>{});
+    double rtol = dtype == DType::f64 ? 1e-12 : 1e-4, atol = dtype == DType::f64 ? 1e-12 : 1e-5;
+    Tensor out = conv2d(in.x, in.w, in.b, c.p);
+    EXPECT_EQ(out.shape(), ref.out_shape());
+    EXPECT_EQ(out.dtype(), dtype);
+    EXPECT_TRUE(all_close(out, expected, rtol, atol));
+    // Strided x and w read the same values.
+    EXPECT_TRUE(all_close(conv2d(non_contiguous(in.x), non_contiguous(in.w), in.b, c.p), expected, rtol, atol));
   }
 }
 
+void check_backward(const Case& c) {
+  SCOPED_TRACE(c.name);
+  Reference ref(c.x, c.w, c.p);
+  for (DType dtype : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    Inputs in = make_inputs(c, dtype, 21);
+    Tensor g = random_tensor(ref.out_shape(), dtype, -1, 1, 5);
+    double rtol = dtype == DType::f64 ? 1e-12 : 1e-4, atol = dtype == DType::f64 ? 1e-12 : 1e-4;
+    auto dx = ref.grad_input(values(g), values(in.w));
+    auto dw = ref.grad_weight(values(g), values(in.x));
+    Tensor gx = conv2d_backward_input(g, in.w, c.x, c.p);
+    Tensor gw = conv2d_backward_weight(g, in.x, c.w, c.p);
+    EXPECT_EQ(gx.shape(), c.x);
+    EXPECT_EQ(gw.shape(), c.w);
+    EXPECT_TRUE(all_close(gx, dx, rtol, atol));
+    EXPECT_TRUE(all_close(gw, dw, rtol, atol));
+    EXPECT_TRUE(all_close(conv2d_backward_input(non_contiguous(g), non_contiguous(in.w), c.x, c.p), dx, rtol, atol));
+    EXPECT_TRUE(all_close(conv2d_backward_weight(non_contiguous(g), non_contiguous(in.x), c.w, c.p), dw, rtol, atol));
+  }
+}
+
+}  // namespace
+
+TEST(Conv2d, ForwardMatchesReference) {
+  for (const Case& c : cases()) check_forward(c);
+}
+
 TEST(Conv2d, BackwardKernelsMatchReference) {
-  for (const Case& c : cases()) {
-    SCOPED_TRACE(c.name);
-    Reference ref(c.x, c.w, c.p);
-    for (DType dtype : {DType::f64, DType::f32}) {
-      SCOPED_TRACE(dtype_name(dtype));
-      Inputs in = make_inputs(c, dtype, 21);
-      Tensor g = random_tensor(ref.out_shape(), dtype, -1, 1, 5);
-      double rtol = dtype == DType::f64 ? 1e-12 : 1e-4, atol = dtype == DType::f64 ? 1e-12 : 1e-4;
-      auto dx = ref.grad_input(values(g), values(in.w));
-      auto dw = ref.grad_weight(values(g), values(in.x));
-      Tensor gx = conv2d_backward_input(g, in.w, c.x, c.p);
-      Tensor gw = conv2d_backward_weight(g, in.x, c.w, c.p);
-      EXPECT_EQ(gx.shape(), c.x);
-      EXPECT_EQ(gw.shape(), c.w);
-      EXPECT_TRUE(all_close(gx, dx, rtol, atol));
-      EXPECT_TRUE(all_close(gw, dw, rtol, atol));
-      EXPECT_TRUE(all_close(conv2d_backward_input(non_contiguous(g), non_contiguous(in.w), c.x, c.p), dx, rtol, atol));
-      EXPECT_TRUE(all_close(conv2d_backward_weight(non_contiguous(g), non_contiguous(in.x), c.w, c.p), dw, rtol, atol));
+  for (const Case& c : cases()) check_backward(c);
+}
+
+// The depthwise kernels come in one variant per instruction set (tensor/cpu/depthwise_kernel.h,
+// chosen like the GEMM's): every case through each variant this processor runs, plus planes long
+// enough for the vector loops' full blocks (several 128-float blocks and a tail).
+TEST(Conv2d, DepthwiseOnEveryCpuIsa) {
+  std::vector<Case> depthwise;
+  for (const Case& c : cases())
+    if (c.w[1] == 1 && c.p.groups == c.x[1]) depthwise.push_back(c);
+  depthwise.push_back({"depthwise3x3_50x47", {2, 3, 50, 47}, {3, 1, 3, 3}, Conv2dParams::square(1, 1, 1, 3)});
+  depthwise.push_back({"depthwise5x5_s2_same_48", {1, 2, 48, 48}, {2, 1, 5, 5}, extra(Conv2dParams::square(2, 1, 1, 2), 1, 1)});
+  depthwise.push_back({"depthwise3x3_m3_s2_41x39", {1, 2, 41, 39}, {6, 1, 3, 3}, Conv2dParams::square(2, 1, 1, 2)});
+  ASSERT_GE(depthwise.size(), 15u);
+  const cpu::CpuIsa saved = cpu::cpu_isa();
+  for (cpu::CpuIsa isa : cpu::supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(isa));
+    cpu::set_cpu_isa(isa);
+    for (const Case& c : depthwise) {
+      check_forward(c);
+      check_backward(c);
     }
   }
+  cpu::set_cpu_isa(saved);
 }
 
 TEST(Conv2d, BatchLargerThanThreadsSplitsAcrossThreads) {

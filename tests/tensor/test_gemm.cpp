@@ -66,8 +66,8 @@ const std::vector<Case> kCases = {
 
 class GemmIsa : public ::testing::TestWithParam<CpuIsa> {
  protected:
-  void SetUp() override { saved_ = gemm_isa(); }
-  void TearDown() override { set_gemm_isa(saved_); }
+  void SetUp() override { saved_ = cpu_isa(); }
+  void TearDown() override { set_cpu_isa(saved_); }
   CpuIsa saved_{};
 };
 
@@ -75,8 +75,8 @@ TEST_P(GemmIsa, MatchesTheFloat64ReferenceAcrossEveryBlockEdge) {
   const auto supported = supported_isas();
   if (std::find(supported.begin(), supported.end(), GetParam()) == supported.end())
     GTEST_SKIP() << "this processor has no " << isa_name(GetParam());
-  set_gemm_isa(GetParam());
-  ASSERT_EQ(gemm_isa(), GetParam());
+  set_cpu_isa(GetParam());
+  ASSERT_EQ(cpu_isa(), GetParam());
   std::mt19937 rng(7);
   for (const Case& s : kCases) {
     SCOPED_TRACE(std::string(isa_name(GetParam())) + " m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
@@ -90,7 +90,7 @@ TEST_P(GemmIsa, ZeroDepthWritesZerosOrLeavesTheOutput) {
   const auto supported = supported_isas();
   if (std::find(supported.begin(), supported.end(), GetParam()) == supported.end())
     GTEST_SKIP() << "this processor has no " << isa_name(GetParam());
-  set_gemm_isa(GetParam());
+  set_cpu_isa(GetParam());
   std::vector<float> c(6, 5.0f);
   gemm<float>(2, 3, 0, {nullptr, 0, 1}, {nullptr, 3, 1}, c.data(), 3, true);
   EXPECT_EQ(c, std::vector<float>(6, 5.0f));
@@ -122,7 +122,7 @@ TEST(Gemm, ThePortableKernelIsAlwaysSupportedAndTheBestIsChosen) {
   ASSERT_FALSE(supported.empty());
   EXPECT_EQ(supported.front(), CpuIsa::portable);
   if (!std::getenv("EMBER_CPU_ISA")) {
-    EXPECT_EQ(gemm_isa(), supported.back());
+    EXPECT_EQ(cpu_isa(), supported.back());
   }
 }
 
@@ -135,7 +135,7 @@ TEST(Gemm, KernelNamesAreParsedAndUnknownOrUnsupportedOnesRefused) {
     if (std::find(supported.begin(), supported.end(), isa) != supported.end()) {
       EXPECT_EQ(isa_from_name(isa_name(isa)), isa);
     } else {
-      EXPECT_NE(ember::testing::error_of([&] { set_gemm_isa(isa); }).find("does not support"), std::string::npos);
+      EXPECT_NE(ember::testing::error_of([&] { set_cpu_isa(isa); }).find("does not support"), std::string::npos);
     }
   }
 }
