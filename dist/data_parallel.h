@@ -17,13 +17,26 @@
 // missing gradient counts as zeros), so the ranks always issue the same collectives.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "dist/process_group.h"
 #include "nn/module.h"
 
 namespace ember::dist {
 
+// Checks first that every rank has the same model (check_same_model), then broadcasts the root's
+// parameters and buffers.
 void broadcast_module(nn::Module& model, ProcessGroup& group, int root = 0);
+
+// Every rank's model must have the same parameters and buffers (names, shapes, dtypes, order):
+// each rank's count and a hash of its layout are gathered; where any rank's differ from the
+// root's, every rank throws an Error naming the ranks that differ and, on those, the first entry
+// that differs ("parameter blocks.1.attn.qkv.weight [48, 16] f32" against the root's).
+void check_same_model(const nn::Module& model, ProcessGroup& group, int root = 0);
+
+// The layout compared: one line per parameter then buffer, "parameter NAME [SHAPE] DTYPE".
+std::vector<std::string> model_layout(const nn::Module& model);
 
 constexpr int64_t kDefaultBucketBytes = 25 << 20;
 

@@ -111,6 +111,25 @@ TEST(ProcessGroup, RefusesWhatItCannotCarryWithAMessageNamingIt) {
   EXPECT_NE(error_of([&] { group().all_gather(Tensor()); }).find("all_gather: undefined tensor"), std::string::npos);
 }
 
+TEST(ProcessGroup, TheCollectiveTimeoutComesFromEmberDistTimeout) {
+  const char* was = std::getenv("EMBER_DIST_TIMEOUT");
+  const std::string saved = was ? was : "";
+  unsetenv("EMBER_DIST_TIMEOUT");
+  EXPECT_EQ(collective_timeout_seconds(), 1800);
+  setenv("EMBER_DIST_TIMEOUT", "12.5", 1);
+  EXPECT_EQ(collective_timeout_seconds(), 12.5);
+  setenv("EMBER_DIST_TIMEOUT", "0", 1);
+  EXPECT_EQ(collective_timeout_seconds(), 0);
+  for (const char* bad : {"ten", "5s", "-1", "inf"}) {
+    setenv("EMBER_DIST_TIMEOUT", bad, 1);
+    EXPECT_NE(error_of([] { collective_timeout_seconds(); }).find("EMBER_DIST_TIMEOUT='" + std::string(bad) + "'"),
+              std::string::npos)
+        << bad;
+  }
+  if (was) setenv("EMBER_DIST_TIMEOUT", saved.c_str(), 1);
+  else unsetenv("EMBER_DIST_TIMEOUT");
+}
+
 TEST(ProcessGroup, WithoutMpiTheWorldIsAClearError) {
   if (have_mpi()) GTEST_SKIP() << "this build has MPI";
   EXPECT_NE(error_of([] { mpi_world(); }).find("built without MPI"), std::string::npos);
@@ -182,6 +201,46 @@ TEST(DataParallel, AMissingGradientCountsAsZerosOnEveryRank) {
   }
   EXPECT_NE(error_of([&] { all_reduce_gradients(*model, group(), 0); }).find("bucket_bytes must be positive"),
             std::string::npos);
+}
+
+}  // namespace
+
+// ---- ranks with different models: a clear error on every rank, before any weight moves --------
+
+namespace {
+
+TEST(DataParallel, RanksWithDifferentModelsGetAnErrorNamingTheDifference) {
+  auto model = small_vit();
+  const std::vector<std::string> layout = model_layout(*model);
+  ASSERT_FALSE(layout.empty());
+  EXPECT_EQ(layout.front().rfind("parameter ", 0), 0u) << layout.front();
+  EXPECT_NO_THROW(check_same_model(*model, group()));  // the same model everywhere
+  if (group().size() < 2) GTEST_SKIP() << "the mismatch needs 2 ranks (dist_mpi_2ranks runs it)";
+
+  // The last rank builds a wider ViT (dim 24 instead of 16): every rank must refuse it.
+  nn::ViTConfig c = nn::ViTConfig::from_variant("tiny", 4, 8, 3);
+  c.dim = 24;
+  c.depth = 2;
+  c.heads = 2;
+  c.dropout = 0;
+  c.drop_path = 0;
+  nn::ViT wide_vit(c);
+  wide_vit.to(DType::f64);
+  const std::string wide = model_layout(wide_vit).front(), narrow = layout.front();  // e.g. cls_token [1, 1, 24] / [1, 1, 16]
+  ASSERT_NE(wide, narrow);
+  nn::Module& mixed = group().rank() == group().size() - 1 ? static_cast<nn::Module&>(wide_vit) : *model;
+  const std::string err = error_of([&] { broadcast_module(mixed, group()); });
+  const std::string last = std::to_string(group().size() - 1);
+  EXPECT_NE(err.find("broadcast_module: the ranks' models differ: rank " + last + " has another model than rank 0"),
+            std::string::npos)
+      << err;
+  // Every rank's message names what differs first (whichever rank's the user sees first).
+  EXPECT_NE(err.find("entry 0 is '" + wide + "' on rank " + last + " but '" + narrow + "' on rank 0"), std::string::npos)
+      << err;
+  // The group is still usable: the check left no collective half-done.
+  Tensor t = from_vector<double>({1.0}, {1});
+  group().all_reduce(t);
+  EXPECT_EQ(t.to_vector<double>()[0], group().size());
 }
 
 }  // namespace
