@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "nn/layers.h"
 #include "tensor/error.h"
 
 namespace ember::dist {
@@ -154,6 +155,17 @@ int64_t all_reduce_gradients(nn::Module& model, ProcessGroup& group, int64_t buc
   }
   flush();
   return buckets;
+}
+
+int64_t enable_sync_batch_norm(nn::Module& model, std::shared_ptr<ProcessGroup> group) {
+  EMBER_CHECK(group != nullptr, "enable_sync_batch_norm: no process group");
+  int64_t layers = 0;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) {
+      bn->sync_sum = [group](const Tensor& t) { group->all_reduce(t, ReduceOp::sum); };
+      ++layers;
+    }
+  return layers;
 }
 
 }  // namespace ember::dist

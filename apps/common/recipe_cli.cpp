@@ -62,6 +62,9 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
   app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)")->check(finite_number());
   app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)")->check(finite_number());
   app.add_option("--batch", c.batch_size)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--sync-bn", c.sync_bn,
+               "under mpirun: BatchNorm statistics over the global batch, every rank's images (SyncBatchNorm); "
+               "one process has them anyway");
   app.add_option("--workers", c.workers, "data loader threads")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--val-fraction", c.val_fraction, "held-out validation fraction")->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 0.9));

@@ -16,10 +16,11 @@ using ember::testing::values;
 
 namespace {
 
-ProcessGroup& group() {
+std::shared_ptr<ProcessGroup> group_ptr() {
   static std::shared_ptr<ProcessGroup> g = default_group();
-  return *g;
+  return g;
 }
+ProcessGroup& group() { return *group_ptr(); }
 
 Tensor rank_data(int rank, const Shape& shape, DType dtype) {
   Generator gen(1000 + rank);
@@ -241,6 +242,108 @@ TEST(DataParallel, RanksWithDifferentModelsGetAnErrorNamingTheDifference) {
   Tensor t = from_vector<double>({1.0}, {1});
   group().all_reduce(t);
   EXPECT_EQ(t.to_vector<double>()[0], group().size());
+}
+
+}  // namespace
+
+// ---- SyncBatchNorm: N ranks' BatchNorm statistics are the whole batch's --------------------------
+
+#include "nn/efficientnet.h"
+
+namespace {
+
+// A narrow, shallow EfficientNet in float64 (B0: SiLU after each BatchNorm; Lite0: ReLU6 fused
+// into it), no dropout or drop-path, the same weights on every rank.
+std::shared_ptr<nn::EfficientNet> small_effnet(const std::string& variant) {
+  nn::EfficientNetConfig c = nn::EfficientNetConfig::from_variant(variant, 5);
+  c.width = 0.25;
+  c.depth = 0.2;
+  c.resolution = 16;
+  c.cifar_stem = true;
+  c.dropout = 0;
+  c.drop_path = 0;
+  auto m = std::make_shared<nn::EfficientNet>(c);
+  m->to(DType::f64);
+  m->train();
+  return m;
+}
+
+// max |a − b| over two lists of named tensors, by name.
+double worst_difference(const std::vector<std::pair<std::string, Tensor>>& a,
+                        const std::vector<std::pair<std::string, Tensor>>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    const std::vector<double> x = values(a[i].second), y = values(b[i].second);
+    for (size_t k = 0; k < x.size(); ++k) worst = std::max(worst, std::abs(x[k] - y[k]));
+  }
+  return worst;
+}
+
+// max |t| over a list of named tensors.
+double largest(const std::vector<std::pair<std::string, Tensor>>& ts) {
+  double m = 0;
+  for (const auto& [name, t] : ts)
+    for (double v : values(t)) m = std::max(m, std::abs(v));
+  return m;
+}
+
+std::vector<std::pair<std::string, Tensor>> gradients(nn::Module& m) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [name, p] : m.named_parameters()) out.emplace_back(name, p.grad());
+  return out;
+}
+
+TEST(DataParallel, SyncBatchNormRanksGetTheWholeBatchsGradientsAndStatistics) {
+  for (const std::string variant : {"b0", "lite0"}) {
+    SCOPED_TRACE(variant);
+    const int world = group().size(), B = 3;
+    Generator gen(11);
+    const Tensor x = randn({world * B, 3, 16, 16}, DType::f64, Device::cpu(), &gen);
+    const Tensor y = randint(0, 5, {world * B}, DType::i64, Device::cpu(), &gen);
+    const int64_t lo = group().rank() * B;
+    const Tensor mine_x = x.narrow(0, lo, B).contiguous(), mine_y = y.narrow(0, lo, B).contiguous();
+
+    // This rank's share, with SyncBatchNorm.
+    auto model = small_effnet(variant);
+    broadcast_module(*model, group());
+    EXPECT_GT(enable_sync_batch_norm(*model, group_ptr()), 10);
+    cross_entropy(model->forward(Variable(mine_x)), mine_y).backward();
+    all_reduce_gradients(*model, group());
+
+    // One process on the whole batch, BatchNorm's own kernel.
+    auto whole = small_effnet(variant);
+    cross_entropy(whole->forward(Variable(x)), y).backward();
+
+    // BatchNorm over 3 images of 16×16 makes gradients of several hundred: the bound is relative
+    // to the largest (f64 rounding of the two summation orders is ~1e-13 of it).
+    const double scale = std::max(1.0, largest(gradients(*whole)));
+    EXPECT_LE(worst_difference(gradients(*model), gradients(*whole)), 1e-10 * scale)
+        << "max |gradient difference|; the largest gradient is " << scale;
+    EXPECT_LE(worst_difference(model->named_buffers(), whole->named_buffers()), 1e-12)
+        << "max |running statistics difference|";
+
+    // Without the synchronization each rank normalises with its own 3 images: not the same
+    // (what makes this test able to fail).
+    if (world > 1) {
+      auto plain = small_effnet(variant);
+      broadcast_module(*plain, group());
+      cross_entropy(plain->forward(Variable(mine_x)), mine_y).backward();
+      all_reduce_gradients(*plain, group());
+      EXPECT_GT(worst_difference(gradients(*plain), gradients(*whole)), 1e-6 * scale);
+    }
+  }
+}
+
+TEST(DataParallel, SyncBatchNormRefusesAChannelWithOneValueOverAllRanks) {
+  nn::BatchNorm2d bn(4);
+  bn.to(DType::f64);
+  bn.sync_sum = [](const Tensor&) {};  // the one-process sum
+  Generator gen(3);
+  const Tensor one = randn({1, 4}, DType::f64, Device::cpu(), &gen);
+  EXPECT_NE(error_of([&] { bn.forward(Variable(one)); }).find("sync_batch_norm: training needs more than one value"),
+            std::string::npos);
 }
 
 }  // namespace
