@@ -285,6 +285,10 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       opt->set_lr(lr);
       const Tensor& targets = mixing ? batch.targets : batch.labels;
       Tensor x = batch.images.to(c.device), y = targets.to(c.device);
+      // Dropout and drop-path masks keyed by each sample's place in the global batch, so that the
+      // ranks draw, between them, the masks one process draws for the whole batch.
+      std::optional<GlobalSampleScope> keyed;
+      if (world > 1) keyed.emplace(batch.first, x.size(0));
       auto compute_loss = [&](Variable& logits_out) {
         logits_out = model->forward(Variable(x));
         // soft targets already carry the smoothing (mixer); hard ones get it here

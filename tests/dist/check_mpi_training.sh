@@ -3,9 +3,10 @@
 # seed and flags: the per-epoch train loss and accuracy (of the global batches) and the validation
 # loss and accuracy in metrics.jsonl must agree (1e-4 relative: the ranks sum their gradients in
 # another order than one process), and only rank 0 may write.
-#   vit     ember-vit, dropout and drop-path off (their masks are drawn per rank's batch)
+#   vit     ember-vit with its dropout and drop-path on: their masks are keyed by each sample's
+#           place in the global batch, so the 2 ranks draw, between them, one process's masks
 #   effnet  ember-effnet --sync-bn (BatchNorm statistics of the global batch), dropout and
-#           drop-path off
+#           drop-path on
 #   tests/dist/check_mpi_training.sh BUILD_DIR MPIEXEC
 set -euo pipefail
 build="$1" mpiexec="$2"
@@ -42,6 +43,6 @@ for a, b in zip(one, two):
 PY
 }
 
-compare vit ember-vit --model vit_tiny --generated-size 640 --dropout 0 --drop-path 0
-compare effnet ember-effnet --model effnet_tiny --generated-size 320 --sync-bn --dropout 0 --drop-path 0
+compare vit ember-vit --model vit_tiny --generated-size 640 --dropout 0.1 --drop-path 0.1
+compare effnet ember-effnet --model effnet_tiny --generated-size 320 --sync-bn
 grep -q "synchronized BatchNorm" "$dir/effnet-two.log" || { echo "effnet: --sync-bn not reported"; exit 1; }

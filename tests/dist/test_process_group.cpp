@@ -347,3 +347,93 @@ TEST(DataParallel, SyncBatchNormRefusesAChannelWithOneValueOverAllRanks) {
 }
 
 }  // namespace
+
+// ---- dropout and drop-path keyed by the global sample: N ranks draw one process's masks ---------
+
+#include "tensor/ops/dropout.h"
+
+namespace {
+
+TEST(DataParallel, RanksWithDropoutAndDropPathGetTheWholeBatchsGradient) {
+  nn::ViTConfig c = nn::ViTConfig::from_variant("tiny", 4, 8, 3);
+  c.dim = 16;
+  c.depth = 2;
+  c.heads = 2;
+  c.dropout = 0.3;
+  c.drop_path = 0.4;
+  auto make = [&] {
+    auto m = std::make_shared<nn::ViT>(c);
+    m->to(DType::f64);
+    m->train();
+    return m;
+  };
+  const int world = group().size(), B = 3;
+  Generator gen(17);
+  const Tensor x = randn({world * B, 3, 8, 8}, DType::f64, Device::cpu(), &gen);
+  const Tensor y = randint(0, 3, {world * B}, DType::i64, Device::cpu(), &gen);
+  const int64_t lo = group().rank() * B;
+  const Tensor mine_x = x.narrow(0, lo, B).contiguous(), mine_y = y.narrow(0, lo, B).contiguous();
+
+  auto model = make();
+  broadcast_module(*model, group());
+  manual_seed(1234);  // every rank's masks come from the same draws ...
+  {
+    GlobalSampleScope keyed(lo, B);  // ... at the rows of its samples
+    cross_entropy(model->forward(Variable(mine_x)), mine_y).backward();
+  }
+  all_reduce_gradients(*model, group());
+
+  auto whole = make();
+  manual_seed(1234);
+  cross_entropy(whole->forward(Variable(x)), y).backward();
+  EXPECT_LE(worst_difference(gradients(*model), gradients(*whole)), 1e-10) << "max |gradient difference|";
+
+  if (world > 1) {  // unkeyed, every rank draws the first rows: not one process's masks
+    auto plain = make();
+    broadcast_module(*plain, group());
+    manual_seed(1234);
+    cross_entropy(plain->forward(Variable(mine_x)), mine_y).backward();
+    all_reduce_gradients(*plain, group());
+    EXPECT_GT(worst_difference(gradients(*plain), gradients(*whole)), 1e-6);
+  }
+}
+
+TEST(DataParallel, AnEfficientNetWithSyncBatchNormDropoutAndDropPathGetsTheWholeBatchsGradient) {
+  nn::EfficientNetConfig c = nn::EfficientNetConfig::from_variant("b0", 5);
+  c.width = 0.25;
+  c.depth = 0.4;  // stages with 2 blocks: residual branches that drop-path can drop
+  c.resolution = 16;
+  c.cifar_stem = true;
+  c.dropout = 0.3;
+  c.drop_path = 0.5;
+  auto make = [&] {
+    auto m = std::make_shared<nn::EfficientNet>(c);
+    m->to(DType::f64);
+    m->train();
+    return m;
+  };
+  const int world = group().size(), B = 4;
+  Generator gen(23);
+  const Tensor x = randn({world * B, 3, 16, 16}, DType::f64, Device::cpu(), &gen);
+  const Tensor y = randint(0, 5, {world * B}, DType::i64, Device::cpu(), &gen);
+  const int64_t lo = group().rank() * B;
+
+  auto model = make();
+  broadcast_module(*model, group());
+  enable_sync_batch_norm(*model, group_ptr());
+  manual_seed(99);
+  {
+    GlobalSampleScope keyed(lo, B);
+    cross_entropy(model->forward(Variable(x.narrow(0, lo, B).contiguous())), y.narrow(0, lo, B).contiguous()).backward();
+  }
+  all_reduce_gradients(*model, group());
+
+  auto whole = make();
+  manual_seed(99);
+  cross_entropy(whole->forward(Variable(x)), y).backward();
+  const double scale = std::max(1.0, largest(gradients(*whole)));
+  EXPECT_LE(worst_difference(gradients(*model), gradients(*whole)), 1e-10 * scale)
+      << "max |gradient difference|; the largest gradient is " << scale;
+}
+
+}  // namespace
