@@ -84,6 +84,7 @@ Sample DataLoader::load(int64_t index) const {
 Batch DataLoader::make_batch(int64_t b, int64_t epoch) const {
   const auto [begin, end] = share(b);
   Batch batch;
+  batch.first = begin - b * options_.batch_size * options_.world_size;
   std::vector<Tensor> images;
   std::vector<int64_t> labels;
   for (int64_t pos = begin; pos < end; ++pos) {

@@ -32,7 +32,7 @@
 //     images is cut into N shares of ⌊T/N⌋ or ⌈T/N⌉ (rank r: [⌊r·T/N⌋, ⌊(r+1)·T/N⌋)); with
 //     T < N some rank would have nothing, so that tail is dropped on every rank. drop_last drops
 //     any short tail. A batch_transform (mixup, cutmix) pairs images within a rank's share, so its
-//     results do depend on N.
+//     results do depend on N. Batch::first is where the share starts in its global batch.
 //   - device: where batches are delivered. For a CUDA device with pin_memory, the workers also copy
 //     each batch into a page-locked buffer (cuda::pinned_alloc) and next() uploads from there;
 //     without pin_memory next() uploads from ordinary memory. pin_memory has no effect for CPU
@@ -62,6 +62,10 @@ struct Batch {
   Tensor targets;  // (B, C) f32 soft targets when a batch_transform ran; undefined otherwise
   std::vector<std::string> names;
   std::vector<int64_t> indices;  // dataset indices of the samples
+  // Data parallelism: where this rank's share starts in its global batch (0 for one process), so
+  // that per-sample random draws of the model (dropout, drop-path) are keyed by the sample's
+  // place in the global batch (GlobalSampleScope, tensor/ops/dropout.h).
+  int64_t first = 0;
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
 

@@ -2,14 +2,22 @@
 // duplicated for ember, so that ember's collectives never match a message the program sends
 // itself; errors are returned rather than aborting, and become exceptions naming the collective
 // and MPI's message. MPI is finalised at exit when ember initialised it.
+//
+// Every collective is MPI's non-blocking one (MPI_Iallreduce, ...) followed by wait(): it polls
+// MPI_Test (which drives MPI's progress, as the blocking call would) and, past the timeout,
+// throws instead of waiting for ever on a rank that is gone. Polling is tight for the first
+// 100 ms (the usual wait: ranks a little out of step), then sleeps 200 µs between polls, so a
+// rank that waits long (for the lead's validation) leaves the cores to the others.
 #include "dist/process_group.h"
 #include "tensor/error.h"
 
 #ifdef EMBER_WITH_MPI
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 #endif
 
 namespace ember::dist {
@@ -39,7 +47,7 @@ MPI_Datatype mpi_type(DType t) {
 
 class MpiGroup final : public ProcessGroup {
  public:
-  MpiGroup() {
+  MpiGroup() : timeout_s_(collective_timeout_seconds()) {  // a bad EMBER_DIST_TIMEOUT throws before MPI starts
     int initialised = 0;
     MPI_Initialized(&initialised);
     if (!initialised) {
@@ -64,17 +72,21 @@ class MpiGroup final : public ProcessGroup {
     check_collective_tensor("all_reduce", t);
     if (op == ReduceOp::average && t.dtype() == DType::i64)
       throw make_error("all_reduce: average of an i64 tensor (use sum)");
-    check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(count(t, "all_reduce")), mpi_type(t.dtype()),
-                        MPI_SUM, comm_),
+    MPI_Request req;
+    check(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(count(t, "all_reduce")), mpi_type(t.dtype()),
+                         MPI_SUM, comm_, &req),
           "all_reduce");
+    wait(req, "all_reduce");
     if (op == ReduceOp::average) scale(t, 1.0 / size_);
   }
 
   void broadcast(const Tensor& t, int root) override {
     check_collective_tensor("broadcast", t);
     if (root < 0 || root >= size_) throw make_error("broadcast: root ", root, " is not a rank of a group of ", size_);
-    check(MPI_Bcast(t.data_ptr(), static_cast<int>(count(t, "broadcast")), mpi_type(t.dtype()), root, comm_),
+    MPI_Request req;
+    check(MPI_Ibcast(t.data_ptr(), static_cast<int>(count(t, "broadcast")), mpi_type(t.dtype()), root, comm_, &req),
           "broadcast");
+    wait(req, "broadcast");
   }
 
   Tensor all_gather(const Tensor& t) override {
@@ -83,12 +95,20 @@ class MpiGroup final : public ProcessGroup {
     s.insert(s.begin(), size_);
     Tensor out = empty(s, t.dtype());
     const int n = static_cast<int>(count(t, "all_gather"));
-    check(MPI_Allgather(t.data_ptr(), n, mpi_type(t.dtype()), out.data_ptr(), n, mpi_type(t.dtype()), comm_),
+    MPI_Request req;
+    check(MPI_Iallgather(t.data_ptr(), n, mpi_type(t.dtype()), out.data_ptr(), n, mpi_type(t.dtype()), comm_, &req),
           "all_gather");
+    wait(req, "all_gather");
     return out;
   }
 
-  void barrier() override { check(MPI_Barrier(comm_), "barrier"); }
+  void barrier() override {
+    MPI_Request req;
+    check(MPI_Ibarrier(comm_, &req), "barrier");
+    wait(req, "barrier");
+  }
+
+  void abort(int exit_code) override { MPI_Abort(MPI_COMM_WORLD, exit_code); }
 
  private:
   // MPI counts are int: one call carries at most 2^31 − 1 elements.
@@ -105,6 +125,29 @@ class MpiGroup final : public ProcessGroup {
       for (int64_t i = 0; i < t.numel(); ++i) p[i] *= k;
     }
   }
+  // Completes `req`, or throws once it has waited timeout_s_ (0: waits as long as it takes).
+  // The request is left pending then: the group cannot be used again, and the program is
+  // expected to stop (abort()).
+  void wait(MPI_Request& req, const char* what) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    int done = 0;
+    bool patient = false;  // waited over 100 ms: sleep between polls
+    for (int64_t polls = 0;; ++polls) {
+      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+      if (done) return;
+      if (polls % 256 == 0) {  // the clock is read now and then
+        const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+        if (timeout_s_ > 0 && waited > timeout_s_)
+          throw make_error(what, " on rank ", rank_, " of ", size_, " did not complete within ", timeout_s_,
+                           " s (EMBER_DIST_TIMEOUT): another rank has stopped, hangs, or is not calling the same "
+                           "collectives");
+        patient = waited > 0.1;
+      }
+      if (patient) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  double timeout_s_ = 0;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
 };

@@ -1,6 +1,7 @@
 // The one-process group, the choice of the default group, and the checks every backend shares.
 #include "dist/process_group.h"
 
+#include <cmath>
 #include <cstdlib>
 
 #include "tensor/error.h"
@@ -27,6 +28,7 @@ class SingleProcessGroup final : public ProcessGroup {
     return t.clone().reshape(s);
   }
   void barrier() override {}
+  void abort(int) override {}
 };
 
 }  // namespace
@@ -38,6 +40,16 @@ void check_collective_tensor(const char* collective, const Tensor& t) {
   if (!t.is_contiguous()) throw make_error(collective, ": tensor ", t.shape_str(), " is not contiguous");
   if (t.dtype() != DType::f32 && t.dtype() != DType::f64 && t.dtype() != DType::i64)
     throw make_error(collective, ": dtype ", dtype_name(t.dtype()), " not supported (f32, f64 or i64)");
+}
+
+double collective_timeout_seconds() {
+  const char* v = std::getenv("EMBER_DIST_TIMEOUT");
+  if (!v || !*v) return 1800;
+  char* end = nullptr;
+  const double s = std::strtod(v, &end);
+  if (*end != '\0' || !(s >= 0) || !std::isfinite(s))
+    throw make_error("EMBER_DIST_TIMEOUT='", v, "': expected a number of seconds >= 0 (0: no timeout)");
+  return s;
 }
 
 std::shared_ptr<ProcessGroup> single_process_group() { return std::make_shared<SingleProcessGroup>(); }

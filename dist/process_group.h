@@ -5,7 +5,15 @@
 //   all_gather(t)       a new tensor (size, t's shape...): row r is rank r's t
 //   barrier()           returns on each rank once every rank has called it
 // Every rank calls the same collectives in the same order with tensors of the same shape and
-// dtype (a mismatch is the caller's bug; MPI may then fail or hang, as it does for any program).
+// dtype (a mismatch is the caller's bug).
+//
+// Failure, never a hang: a collective that has not completed after the group's timeout (a rank
+// died, hangs, or calls other collectives) throws an Error naming this rank, the collective and
+// how long it waited; EMBER_DIST_TIMEOUT=SECONDS sets it (default 1800; 0 waits forever). A
+// program's top-level error handler calls abort() after printing its error, so that the other
+// ranks stop at once instead of waiting for a rank that is gone (MPI_Abort: mpirun then ends
+// every rank and names the one that aborted). A rank killed outright (SIGKILL) is noticed by
+// mpirun itself, which ends the others and names it.
 //
 // Backends: one process (no MPI at all: every collective is the identity, all_gather adds the
 // leading 1), and MPI for CPU tensors (ranks launched by `mpirun -np N ...`; built when CMake finds
@@ -32,6 +40,9 @@ class ProcessGroup {
   virtual void broadcast(const Tensor& t, int root = 0) = 0;                   // in place
   virtual Tensor all_gather(const Tensor& t) = 0;
   virtual void barrier() = 0;
+  // Ends every rank of the group with `exit_code` (MPI_Abort); for a program's top-level error
+  // handler, never called by ember itself. A group of one returns (the program exits as usual).
+  virtual void abort(int exit_code) = 0;
 };
 
 // A group of one process.
@@ -46,6 +57,10 @@ bool launched_by_mpirun();
 
 // mpi_world() when launched by mpirun, else single_process_group(): what a program uses.
 std::shared_ptr<ProcessGroup> default_group();
+
+// The collective timeout in seconds from EMBER_DIST_TIMEOUT (default 1800; 0 = none); an Error for
+// a value that is not a non-negative number.
+double collective_timeout_seconds();
 
 // Whether this build has the MPI backend.
 bool have_mpi();

@@ -87,8 +87,9 @@ Variable BatchNorm2d::forward_act(const Variable& x, Act act) {
   const bool fused = act == Act::identity || clamp.active();
   if (is_training() && !stats_frozen_) num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   // Frozen stats in training: normalise with batch statistics but leave running stats alone.
-  Variable y = batch_norm(x, weight, bias, stats_frozen_ ? Tensor() : running_mean,
-                          stats_frozen_ ? Tensor() : running_var, is_training(), momentum, eps, clamp);
+  Tensor rm = stats_frozen_ ? Tensor() : running_mean, rv = stats_frozen_ ? Tensor() : running_var;
+  Variable y = is_training() && sync_sum ? sync_batch_norm(x, weight, bias, rm, rv, momentum, eps, clamp, sync_sum)
+                                         : batch_norm(x, weight, bias, rm, rv, is_training(), momentum, eps, clamp);
   return fused ? y : apply_act(act, y);
 }
 

@@ -7,7 +7,8 @@
 //                  total = max((⌈H/s⌉ − 1)·s + (k − 1)·d + 1 − H, 0),  top = ⌊total/2⌋,
 //                  bottom = total − top (the odd pixel goes to the bottom/right, as TF does)
 //   BatchNorm2d  y = γ·(x − μ)/√(σ² + ε) + β  batch stats in training (running stats updated
-//                                             unless frozen), running stats in eval
+//                                             unless frozen), running stats in eval; with
+//                                             sync_sum, the batch stats of every rank's batch
 //   LayerNorm    same over the last dim, per row
 //   Dropout      zero with probability p, scale 1/(1 − p), training only
 //   DropPath     drop whole samples with probability p (stochastic depth), training only
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "autograd/functions/batch_norm.h"
 #include "nn/module.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/random.h"
@@ -60,6 +62,9 @@ class BatchNorm2d : public UnaryModule {
   Variable forward_act(const Variable& x, Act act);
   // SAM's second forward pass must not update the running statistics.
   void set_stats_frozen(bool frozen) { stats_frozen_ = frozen; }
+  // SyncBatchNorm: when set, training-mode statistics are those of every rank's batch together,
+  // summed through it (sync_batch_norm; dist::enable_sync_batch_norm sets it). Eval is unchanged.
+  ChannelSum sync_sum;
   Variable weight, bias;
   Tensor& running_mean;
   Tensor& running_var;

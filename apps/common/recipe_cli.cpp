@@ -2,6 +2,7 @@
 
 #include "apps/common/cli_checks.h"
 #include "apps/common/pretrained.h"
+#include "dist/process_group.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -61,6 +62,9 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
   app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)")->check(finite_number());
   app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)")->check(finite_number());
   app.add_option("--batch", c.batch_size)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--sync-bn", c.sync_bn,
+               "under mpirun: BatchNorm statistics over the global batch, every rank's images (SyncBatchNorm); "
+               "one process has them anyway");
   app.add_option("--workers", c.workers, "data loader threads")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--val-fraction", c.val_fraction, "held-out validation fraction")->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 0.9));
@@ -93,7 +97,22 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
     std::printf("wrote %s/{best,last}.safetensors, metrics.jsonl, metrics.csv, curves.svg, confusion.svg%s\n",
                 c.out.c_str(), r.predictions.empty() ? "" : ", val_predictions.csv");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), e.what());
+    if (!dist::launched_by_mpirun()) {
+      std::fprintf(stderr, "%s: error: %s\n", program.c_str(), e.what());
+      return 1;
+    }
+    // Under mpirun: name this rank, and end every rank now (the others would otherwise wait in
+    // their next collective for this one, until the timeout).
+    std::shared_ptr<dist::ProcessGroup> group;
+    try {
+      group = dist::default_group();
+    } catch (const std::exception& mpi) {  // MPI itself failed to start: mpirun ends the others
+      std::fprintf(stderr, "%s: error: %s (and MPI: %s)\n", program.c_str(), e.what(), mpi.what());
+      return 1;
+    }
+    std::fprintf(stderr, "%s: rank %d of %d: error: %s\n", program.c_str(), group->rank(), group->size(), e.what());
+    std::fflush(stderr);
+    group->abort(1);
     return 1;
   }
   return 0;

@@ -163,6 +163,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     std::cerr << "model: " << c.model << " at " << spec.resolution << "x" << spec.resolution << ", "
               << model->num_parameters() << " parameters, device " << c.device.str();
     if (world > 1) std::cerr << ", " << world << " ranks (" << group->backend() << ") of batch " << c.batch_size / world;
+    if (world > 1 && c.sync_bn) std::cerr << ", synchronized BatchNorm";
     std::cerr << "\n";
   }
   if (!c.init.empty()) load_pretrained(c.init, *model, spec);
@@ -232,6 +233,8 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     if (lead) std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
   }
   if (world > 1) dist::broadcast_module(*model, *group);  // every rank starts from the lead's weights
+  // SyncBatchNorm: the ranks' BatchNorm statistics are the global batch's (one process has them anyway).
+  if (world > 1 && c.sync_bn) dist::enable_sync_batch_norm(*model, group);
 
   // A resumed run keeps the rows of the epochs its checkpoint had finished and drops any later
   // ones (a run killed after writing a row but before its checkpoint would otherwise repeat it).
@@ -282,6 +285,10 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       opt->set_lr(lr);
       const Tensor& targets = mixing ? batch.targets : batch.labels;
       Tensor x = batch.images.to(c.device), y = targets.to(c.device);
+      // Dropout and drop-path masks keyed by each sample's place in the global batch, so that the
+      // ranks draw, between them, the masks one process draws for the whole batch.
+      std::optional<GlobalSampleScope> keyed;
+      if (world > 1) keyed.emplace(batch.first, x.size(0));
       auto compute_loss = [&](Variable& logits_out) {
         logits_out = model->forward(Variable(x));
         // soft targets already carry the smoothing (mixer); hard ones get it here

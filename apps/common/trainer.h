@@ -56,6 +56,7 @@ struct RecipeConfig {
   // BatchNorm layers in evaluation mode: no backward through them at all.
   std::vector<std::string> freeze;
   int64_t batch_size = 64, workers = 2;
+  bool sync_bn = false;     // under mpirun: BatchNorm statistics over the global batch (SyncBatchNorm)
   double val_fraction = 0.1;
   uint64_t seed = 0;
   int64_t max_batches = 0;  // per epoch, 0 = all (quick runs and tests)

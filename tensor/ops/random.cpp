@@ -26,10 +26,10 @@ Generator& default_generator() {
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
 static Tensor draw(const Shape& shape, DType dtype, Device device, Generator* gen, RandomKind kind, double a,
-                   double b, const char* op) {
+                   double b, const char* op, uint64_t first = 0) {
   Tensor out = empty(shape, dtype, device);
   auto [seed, offset] = (gen ? *gen : default_generator()).next();
-  RandomParams p{kind, a, b, seed, offset};
+  RandomParams p{kind, a, b, seed, offset, first};
   dispatch(op, device,
            [&] { cpu::random_fill(out, p); },
            [&] { cuda::random_fill(out, p); });
@@ -52,9 +52,9 @@ Tensor normal(const Shape& shape, double mean, double std, DType dtype, Device d
   EMBER_CHECK(std >= 0, "normal: std must be >= 0, got ", std);
   return draw(shape, dtype, device, gen, RandomKind::normal, mean, std, "normal");
 }
-Tensor bernoulli(const Shape& shape, double p, DType dtype, Device device, Generator* gen) {
+Tensor bernoulli(const Shape& shape, double p, DType dtype, Device device, Generator* gen, uint64_t first) {
   EMBER_CHECK(p >= 0 && p <= 1, "bernoulli: p must be in [0, 1], got ", p);
-  return draw(shape, dtype, device, gen, RandomKind::bernoulli, p, 0, "bernoulli");
+  return draw(shape, dtype, device, gen, RandomKind::bernoulli, p, 0, "bernoulli", first);
 }
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device, Generator* gen) {
   EMBER_CHECK(low < high, "randint: empty range [", low, ", ", high, ")");

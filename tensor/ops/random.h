@@ -34,8 +34,10 @@ Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType:
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu(), Generator* gen = nullptr);
 Tensor normal(const Shape& shape, double mean, double std, DType dtype = DType::f32, Device device = Device::cpu(),
               Generator* gen = nullptr);
+// `first`: the tensor is elements [first, first + numel) of a larger draw (element i of a draw
+// is philox(seed, offset, i)): a rank's rows of a mask drawn for a whole global batch.
 Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32, Device device = Device::cpu(),
-                 Generator* gen = nullptr);
+                 Generator* gen = nullptr, uint64_t first = 0);
 // Integers uniformly in [low, high).
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::i64, Device device = Device::cpu(),
                Generator* gen = nullptr);
@@ -46,6 +48,7 @@ struct RandomParams {
   RandomKind kind;
   double a, b;  // uniform: low, high; normal: mean, std; bernoulli: p; randint: low, high
   uint64_t seed, offset;
+  uint64_t first = 0;  // out's element i is element first + i of the draw
 };
 
 }  // namespace ember

@@ -15,11 +15,11 @@ __global__ void random_fill_kernel(T* out, int64_t n, RandomParams p) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     double v;
     switch (p.kind) {
-      case RandomKind::uniform: v = p.a + (p.b - p.a) * philox_uniform(p.seed, p.offset, i); break;
-      case RandomKind::normal: v = p.a + p.b * philox_normal(p.seed, p.offset, i); break;
-      case RandomKind::bernoulli: v = philox_uniform(p.seed, p.offset, i) < p.a ? 1.0 : 0.0; break;
+      case RandomKind::uniform: v = p.a + (p.b - p.a) * philox_uniform(p.seed, p.offset, p.first + i); break;
+      case RandomKind::normal: v = p.a + p.b * philox_normal(p.seed, p.offset, p.first + i); break;
+      case RandomKind::bernoulli: v = philox_uniform(p.seed, p.offset, p.first + i) < p.a ? 1.0 : 0.0; break;
       default:
-        v = p.a + floor(philox_uniform(p.seed, p.offset, i) * (p.b - p.a));
+        v = p.a + floor(philox_uniform(p.seed, p.offset, p.first + i) * (p.b - p.a));
         if (v >= p.b) v = p.b - 1;
     }
     out[i] = convert<T>(v);

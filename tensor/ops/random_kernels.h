@@ -3,7 +3,7 @@
 #include "tensor/ops/random.h"
 
 namespace ember::cpu {
-void random_fill(const Tensor& out, const RandomParams& p);  // out fresh (contiguous): element i is draw i
+void random_fill(const Tensor& out, const RandomParams& p);  // out fresh (contiguous): element i is element p.first + i of the draw
 }
 namespace ember::cuda {
 void random_fill(const Tensor& out, const RandomParams& p);

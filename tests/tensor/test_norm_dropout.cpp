@@ -461,6 +461,42 @@ TEST(Dropout, Gradients) {
   EXPECT_TRUE(dropout(x, 0.4, false).same(x));
 }
 
+// A rank's rows under GlobalSampleScope(first, count) are exactly those rows of the mask one
+// process draws for the whole batch, for dropout and drop-path alike, from the same draw.
+TEST(Dropout, MasksUnderAGlobalSampleScopeAreRowsOfTheWholeBatchsMask) {
+  const int64_t total = 10, T = 3, D = 4;
+  Tensor whole = random_tensor({total, T, D}, DType::f64, 0.5, 1.5, 151);  // never 0
+  Generator g(99);
+  const Tensor drop_all = dropout(whole, 0.5, true, &g).mask, path_all = drop_path(whole, 0.5, true, &g).mask;
+  for (auto [first, count] : {std::pair<int64_t, int64_t>{0, 4}, {4, 3}, {7, 3}}) {
+    SCOPED_TRACE(first);
+    Tensor share = whole.narrow(0, first, count).contiguous();
+    g.set_offset(0);  // the same two draws as above
+    GlobalSampleScope scope(first, count);
+    EXPECT_EQ(values(dropout(share, 0.5, true, &g).mask), values(drop_all.narrow(0, first, count).contiguous()));
+    EXPECT_EQ(values(drop_path(share, 0.5, true, &g).mask), values(path_all.narrow(0, first, count).contiguous()));
+    // Samples flattened with their tokens, (count·T, D), are keyed alike.
+    g.set_offset(0);
+    EXPECT_EQ(values(dropout(share.reshape({count * T, D}), 0.5, true, &g).mask),
+              values(drop_all.narrow(0, first, count).contiguous()));
+  }
+  {  // outside any scope again: the mask starts at element 0 of its draw
+    g.set_offset(0);
+    GlobalSampleScope outer(5, 2);
+    { GlobalSampleScope inner(0, total); }
+    EXPECT_EQ(values(dropout(whole.narrow(0, 5, 2).contiguous(), 0.5, true, &g).mask),
+              values(drop_all.narrow(0, 5, 2).contiguous()));  // the outer scope is back
+  }
+  g.set_offset(0);
+  EXPECT_EQ(values(dropout(whole, 0.5, true, &g).mask), values(drop_all));
+  GlobalSampleScope three(0, 3);
+  EXPECT_NE(error_of([&] { dropout(random_tensor({4, 5}, DType::f32), 0.5, true, &g); })
+                .find("dropout: a mask of shape [4, 5] does not split into the 3 samples"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { GlobalSampleScope bad(0, 0); }).find("GlobalSampleScope: expected first >= 0 and count > 0"),
+            std::string::npos);
+}
+
 TEST(Dropout, Errors) {
   Tensor x = random_tensor({3}, DType::f32);
   EXPECT_NE(error_of([&] { dropout(x, 1.5, true); }).find("dropout: p must be in [0, 1], got 1.5"), std::string::npos);
