@@ -83,7 +83,10 @@ echo "not a checkpoint" > "$dir/bogus.safetensors"
 pid=$!
 expect_end throws "$pid" ""
 grep -q "ember-vit: rank 1 of 2: error: " "$dir/throws.log" || fail throws "no error naming rank 1"
-grep -q "MPI_ABORT was invoked on rank 1" "$dir/throws.log" || fail throws "rank 1 did not abort the run"
+# That rank 1 aborted the run shows in expect_end: without MPI_Abort rank 0 would wait in its first
+# collective for EMBER_DIST_TIMEOUT (1800 s). Open MPI's own "MPI_ABORT was invoked on rank 1"
+# banner is not checked: under load mpirun sometimes loses it ("ORTE_ERROR_LOG: Data unpack would
+# read past end of buffer in file .../show_help.c").
 
 # ---- hangs -----------------------------------------------------------------------------------------
 EMBER_DIST_TIMEOUT=5 "${mpi[@]}" -x EMBER_DIST_TIMEOUT -np 2 "$app" --model vit_tiny "${flags[@]}" --out "$dir/hangs" > "$dir/hangs.log" 2>&1 &
