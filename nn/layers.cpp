@@ -116,30 +116,14 @@ Variable DropPath::forward(const Variable& x) {
 }
 
 Act act_from_name(const std::string& n) {
-  if (n == "identity") return Act::identity;
-  if (n == "relu") return Act::relu;
-  if (n == "relu6") return Act::relu6;
-  if (n == "silu" || n == "swish") return Act::silu;
-  if (n == "gelu") return Act::gelu;
-  if (n == "gelu_tanh") return Act::gelu_tanh;
-  if (n == "sigmoid") return Act::sigmoid;
-  if (n == "tanh") return Act::tanh;
-  throw make_error("activation: unknown name '", n, "' (expected relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh, identity)");
+  if (n == "swish") return Act::silu;
+  if (auto op = unary_op_from_name(n)) return *op;
+  std::string names;
+  for (UnaryOp op : kUnaryOps) names += std::string(names.empty() ? "" : ", ") + unary_op_name(op);
+  throw make_error("activation: unknown name '", n, "' (expected one of ", names, ", swish)");
 }
 
-Variable apply_act(Act act, const Variable& x) {
-  switch (act) {
-    case Act::identity: return x;
-    case Act::relu: return relu(x);
-    case Act::relu6: return clamp(x, 0.0, 6.0);
-    case Act::silu: return silu(x);
-    case Act::gelu: return gelu(x);
-    case Act::gelu_tanh: return gelu_tanh(x);
-    case Act::sigmoid: return sigmoid(x);
-    case Act::tanh: return tanh(x);
-  }
-  return x;
-}
+Variable apply_act(Act act, const Variable& x) { return act == Act::identity ? x : unary(act, x); }
 
 void set_batch_norm_stats_frozen(Module& module, bool frozen) {
   for (auto& [name, m] : module.named_modules())

@@ -11,8 +11,8 @@
 //   LayerNorm    same over the last dim, per row
 //   Dropout      zero with probability p, scale 1/(1 − p), training only
 //   DropPath     drop whole samples with probability p (stochastic depth), training only
-//   Activation   relu | relu6 | silu | gelu | gelu_tanh | sigmoid | tanh | identity
-//                (relu6(x) = min(max(x, 0), 6), the clamp op)
+//   Activation   any UnaryOp (Act is UnaryOp): relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh,
+//                identity, ... (tensor/ops/unary.h lists them with their math)
 #pragma once
 #include <memory>
 #include <string>
@@ -20,6 +20,7 @@
 #include "nn/module.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/random.h"
+#include "tensor/ops/unary.h"
 
 namespace ember::nn {
 
@@ -49,7 +50,8 @@ class Conv2d : public UnaryModule {
 // TF "SAME" padding of one axis: (before, after) for input size `size`.
 std::pair<int64_t, int64_t> tf_same_pads(int64_t size, int64_t kernel, int64_t stride, int64_t dilation);
 
-enum class Act;  // below
+// An activation is a unary op: Act::silu is UnaryOp::silu (Act::identity passes x through).
+using Act = UnaryOp;
 
 class BatchNorm2d : public UnaryModule {
  public:
@@ -98,8 +100,9 @@ class DropPath : public UnaryModule {
   Generator* gen_;
 };
 
-enum class Act { identity, relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh };
+// By the op's name ("silu"; "swish" is silu too).
 Act act_from_name(const std::string& name);
+// act(x); identity returns x itself.
 Variable apply_act(Act act, const Variable& x);
 
 class Activation : public UnaryModule {

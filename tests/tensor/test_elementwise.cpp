@@ -1,10 +1,12 @@
 // Elementwise ops (every BinaryOp and UnaryOp, unary_backward, clamp, where) against float64
-// references computed here with <cmath>, plainly, element by element.
+// references computed with <cmath>, plainly, element by element (the lists' references are
+// tests/support/references.h; every op of EMBER_UNARY_OPS and EMBER_BINARY_OPS is run).
 #include <cmath>
 #include <limits>
 #include <numbers>
 #include <string>
 
+#include "tests/support/references.h"
 #include "tests/support/test_util.h"
 
 using ember::testing::error_of;
@@ -19,81 +21,14 @@ namespace {
 
 const double kInf = std::numeric_limits<double>::infinity();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kPi = std::numbers::pi;
 
-const BinaryOp kBinaryOps[] = {BinaryOp::add,     BinaryOp::sub,     BinaryOp::mul, BinaryOp::div, BinaryOp::pow,
-                               BinaryOp::maximum, BinaryOp::minimum, BinaryOp::eq,  BinaryOp::ne,  BinaryOp::lt,
-                               BinaryOp::le,      BinaryOp::gt,      BinaryOp::ge};
-const UnaryOp kUnaryOps[] = {UnaryOp::neg,  UnaryOp::exp,     UnaryOp::log,  UnaryOp::sqrt,
-                             UnaryOp::rsqrt, UnaryOp::abs,    UnaryOp::relu, UnaryOp::sigmoid,
-                             UnaryOp::tanh, UnaryOp::silu,    UnaryOp::gelu, UnaryOp::gelu_tanh};
+// The float64 references, one row per op of each list (tests/support/references.h).
+using ember::testing::reference_of;
 
-bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
-
-double ref_binary(BinaryOp op, double a, double b) {
-  switch (op) {
-    case BinaryOp::add: return a + b;
-    case BinaryOp::sub: return a - b;
-    case BinaryOp::mul: return a * b;
-    case BinaryOp::div: return a / b;
-    case BinaryOp::pow: return std::pow(a, b);
-    case BinaryOp::maximum: return std::isnan(a) || std::isnan(b) ? kNaN : std::max(a, b);
-    case BinaryOp::minimum: return std::isnan(a) || std::isnan(b) ? kNaN : std::min(a, b);
-    case BinaryOp::eq: return a == b;
-    case BinaryOp::ne: return a != b;
-    case BinaryOp::lt: return a < b;
-    case BinaryOp::le: return a <= b;
-    case BinaryOp::gt: return a > b;
-    case BinaryOp::ge: return a >= b;
-  }
-  return kNaN;
-}
-
-double sigmoid_ref(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
-double ref_unary(UnaryOp op, double x) {
-  const double k = std::sqrt(2.0 / kPi);
-  switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::exp: return std::exp(x);
-    case UnaryOp::log: return std::log(x);
-    case UnaryOp::sqrt: return std::sqrt(x);
-    case UnaryOp::rsqrt: return 1.0 / std::sqrt(x);
-    case UnaryOp::abs: return std::fabs(x);
-    case UnaryOp::relu: return x > 0 ? x : 0.0;
-    case UnaryOp::sigmoid: return sigmoid_ref(x);
-    case UnaryOp::tanh: return std::tanh(x);
-    case UnaryOp::silu: return x * sigmoid_ref(x);
-    case UnaryOp::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    case UnaryOp::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
-  }
-  return kNaN;
-}
-
-// f'(x), written from the textbook formulas (not from the kernels' forms).
-double ref_derivative(UnaryOp op, double x) {
-  const double k = std::sqrt(2.0 / kPi);
-  switch (op) {
-    case UnaryOp::neg: return -1.0;
-    case UnaryOp::exp: return std::exp(x);
-    case UnaryOp::log: return 1.0 / x;
-    case UnaryOp::sqrt: return 0.5 / std::sqrt(x);
-    case UnaryOp::rsqrt: return -0.5 * std::pow(x, -1.5);
-    case UnaryOp::abs: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
-    case UnaryOp::relu: return x > 0 ? 1.0 : 0.0;
-    case UnaryOp::sigmoid: return sigmoid_ref(x) * (1 - sigmoid_ref(x));
-    case UnaryOp::tanh: return 1.0 / (std::cosh(x) * std::cosh(x));
-    case UnaryOp::silu: return sigmoid_ref(x) + x * sigmoid_ref(x) * (1 - sigmoid_ref(x));
-    case UnaryOp::gelu:
-      return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * kPi);
-    case UnaryOp::gelu_tanh: {
-      double u = k * (x + 0.044715 * x * x * x);
-      double sech2 = 1.0 / (std::cosh(u) * std::cosh(u));
-      return 0.5 * (1.0 + std::tanh(u)) + 0.5 * x * sech2 * k * (1.0 + 3 * 0.044715 * x * x);
-    }
-  }
-  return kNaN;
-}
+bool is_comparison(BinaryOp op) { return binary_op_compares(op); }
+double ref_binary(BinaryOp op, double a, double b) { return reference_of(op).f(a, b); }
+double ref_unary(UnaryOp op, double x) { return reference_of(op).f(x); }
+double ref_derivative(UnaryOp op, double x) { return reference_of(op).df(x); }
 
 // Where output element i (row-major over `out`) reads an operand of shape `in` broadcast to it.
 int64_t broadcast_index(const Shape& out, const Shape& in, int64_t i) {
@@ -119,19 +54,19 @@ std::vector<double> ref_binary_all(BinaryOp op, const Tensor& a, const Tensor& b
 
 // Operands in a range where the op is defined and (for comparisons) ties happen.
 std::pair<Tensor, Tensor> binary_operands(BinaryOp op, const Shape& sa, const Shape& sb, DType dtype, uint64_t seed) {
+  const auto& r = reference_of(op);
   if (is_comparison(op)) {
     Generator gen(seed);
-    return {randint(-2, 3, sa, DType::i64, Device::cpu(), &gen).to(dtype),
-            randint(-2, 3, sb, DType::i64, Device::cpu(), &gen).to(dtype)};
+    auto ints = [&](const Shape& s, double lo, double hi) {
+      return randint(static_cast<int64_t>(lo), static_cast<int64_t>(hi) + 1, s, DType::i64, Device::cpu(), &gen).to(dtype);
+    };
+    Tensor a = ints(sa, r.a_lo, r.a_hi);
+    return {a, ints(sb, r.b_lo, r.b_hi)};
   }
-  double alo = op == BinaryOp::pow ? 0.5 : -2.0, blo = op == BinaryOp::div ? 0.5 : -2.0;
-  return {random_tensor(sa, dtype, alo, 2.0, seed), random_tensor(sb, dtype, blo, 2.0, seed + 1)};
+  return {random_tensor(sa, dtype, r.a_lo, r.a_hi, seed), random_tensor(sb, dtype, r.b_lo, r.b_hi, seed + 1)};
 }
 
-std::pair<double, double> unary_range(UnaryOp op) {
-  bool positive = op == UnaryOp::log || op == UnaryOp::sqrt || op == UnaryOp::rsqrt;
-  return positive ? std::pair{0.1, 4.0} : std::pair{-4.0, 4.0};
-}
+std::pair<double, double> unary_range(UnaryOp op) { return {reference_of(op).lo, reference_of(op).hi}; }
 
 struct Tol {
   double rtol, atol;
@@ -296,6 +231,8 @@ TEST(Unary, EdgeValues) {
   EXPECT_TRUE(all_close(exp(x), std::vector<double>{1, 1, kInf, 0, kNaN}, 0, 0));
   EXPECT_TRUE(all_close(sigmoid(x), std::vector<double>{0.5, 0.5, 1, 0, kNaN}, 0, 0));
   EXPECT_TRUE(all_close(tanh(x), std::vector<double>{0, 0, 1, -1, kNaN}, 0, 0));
+  EXPECT_TRUE(all_close(relu6(x), std::vector<double>{0, 0, 6, 0, kNaN}, 0, 0));
+  EXPECT_TRUE(all_close(relu(x), std::vector<double>{0, 0, kInf, 0, kNaN}, 0, 0));
   EXPECT_TRUE(all_close(log(from_vector<double>({0.0, -1.0}, {2})), std::vector<double>{-kInf, kNaN}, 0, 0));
   EXPECT_TRUE(all_close(sigmoid(from_vector<float>({-100.f, 100.f}, {2})), std::vector<double>{0, 1}, 0, 1e-30));
 }
