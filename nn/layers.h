@@ -24,9 +24,18 @@
 
 namespace ember::nn {
 
+// Each layer with more than its sizes to set takes them by name:
+//   Conv2d(3, dim, patch, {.stride = patch, .padding = 0, .bias = true, .gen = gen})
+// Fields left out keep the defaults written below. `gen` draws the initial weights (nullptr:
+// the default generator).
+struct LinearOptions {
+  bool bias = true;
+  Generator* gen = nullptr;
+};
+
 class Linear : public UnaryModule {
  public:
-  Linear(int64_t in, int64_t out, bool bias = true, Generator* gen = nullptr);
+  Linear(int64_t in, int64_t out, const LinearOptions& options = {});
   Variable forward(const Variable& x) override;
   // Takes `other`'s weights (and shape) in place, on this layer's device, dropping gradients:
   // a classifier head is replaced without changing its registered names or order.
@@ -35,10 +44,19 @@ class Linear : public UnaryModule {
   int64_t in_features, out_features;
 };
 
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = -1;  // -1: (k − 1)/2 · dilation, the "same" size at stride 1
+  int64_t dilation = 1;
+  int64_t groups = 1;
+  bool bias = false;
+  bool tf_same_padding = false;  // TensorFlow "SAME" padding (see tf_same_padding below)
+  Generator* gen = nullptr;
+};
+
 class Conv2d : public UnaryModule {
  public:
-  Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = -1 /* -1: (k−1)/2 */,
-         int64_t groups = 1, bool bias = false, int64_t dilation = 1, Generator* gen = nullptr);
+  Conv2d(int64_t in, int64_t out, int64_t kernel, const Conv2dOptions& options = {});
   Variable forward(const Variable& x) override;
   Variable weight, bias;
   Conv2dParams params;
@@ -82,7 +100,7 @@ class LayerNorm : public UnaryModule {
 
 class Dropout : public UnaryModule {
  public:
-  explicit Dropout(double p, Generator* gen = nullptr);
+  explicit Dropout(double drop_probability, Generator* gen = nullptr);
   Variable forward(const Variable& x) override;
   double p;
 
@@ -92,7 +110,7 @@ class Dropout : public UnaryModule {
 
 class DropPath : public UnaryModule {
  public:
-  explicit DropPath(double p, Generator* gen = nullptr);
+  explicit DropPath(double drop_probability, Generator* gen = nullptr);
   Variable forward(const Variable& x) override;
   double p;
 
