@@ -22,11 +22,9 @@ void init_conv(Conv2d& c, Generator* gen) {
   init::normal_(c.weight.data(), 0.0, std::sqrt(2.0 / fo), gen);
   if (c.bias.defined()) init::zeros_(c.bias.data());
 }
-std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, bool bias,
-                                  Generator* gen, bool tf_same = false) {
-  auto c = std::make_shared<Conv2d>(in, out, k, stride, -1, groups, bias, 1, gen);
-  c->tf_same_padding = tf_same;
-  init_conv(*c, gen);
+std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int64_t k, const Conv2dOptions& options) {
+  auto c = std::make_shared<Conv2d>(in, out, k, options);
+  init_conv(*c, options.gen);
   return c;
 }
 }  // namespace
@@ -72,8 +70,8 @@ int64_t round_channels(double channels, int64_t divisor) {
 }
 
 SqueezeExcite::SqueezeExcite(int64_t channels, int64_t reduced, Generator* gen) {
-  conv_reduce = register_module("conv_reduce", make_conv(channels, reduced, 1, 1, 1, true, gen));
-  conv_expand = register_module("conv_expand", make_conv(reduced, channels, 1, 1, 1, true, gen));
+  conv_reduce = register_module("conv_reduce", make_conv(channels, reduced, 1, {.bias = true, .gen = gen}));
+  conv_expand = register_module("conv_expand", make_conv(reduced, channels, 1, {.bias = true, .gen = gen}));
 }
 
 Variable SqueezeExcite::forward(const Variable& x) {
@@ -83,29 +81,37 @@ Variable SqueezeExcite::forward(const Variable& x) {
   return mul(x, s);
 }
 
-MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expand, double se_ratio,
-               double drop_path, Generator* gen, Act act, double eps, bool tf_same)
-    : depthwise_separable_(expand == 1), has_skip_(stride == 1 && in == out), act_(act) {
-  int64_t mid = in * expand;
+MBConv::MBConv(int64_t in, int64_t out, int64_t kernel, const MBConvOptions& o)
+    : depthwise_separable_(o.expand == 1), has_skip_(o.stride == 1 && in == out), act_(o.act) {
+  const int64_t mid = in * o.expand;
   // timm: SE width = round(mid · se_ratio / expand) = round(0.25 · in).
-  int64_t reduced = std::max<int64_t>(1, std::llround(mid * (se_ratio / static_cast<double>(expand))));
-  auto bn = [eps](int64_t c) { return std::make_shared<BatchNorm2d>(c, eps); };
+  const int64_t reduced = std::max<int64_t>(1, std::llround(mid * (o.se_ratio / static_cast<double>(o.expand))));
+  Generator* gen = o.gen;
+  auto bn = [&](int64_t c) { return std::make_shared<BatchNorm2d>(c, o.bn_eps); };
+  // a 1×1 conv, and the depthwise k×k one
+  auto pointwise = [&](int64_t i, int64_t n) {
+    return make_conv(i, n, 1, {.tf_same_padding = o.tf_same_padding, .gen = gen});
+  };
+  auto depthwise = [&](int64_t c) {
+    return make_conv(c, c, kernel, {.stride = o.stride, .groups = c, .tf_same_padding = o.tf_same_padding, .gen = gen});
+  };
   if (depthwise_separable_) {
-    conv_dw = register_module("conv_dw", make_conv(in, in, kernel, stride, in, false, gen, tf_same));
+    conv_dw = register_module("conv_dw", depthwise(in));
     bn1 = register_module("bn1", bn(in));
-    if (se_ratio > 0) se = register_module("se", std::make_shared<SqueezeExcite>(in, reduced, gen));
-    conv_pw = register_module("conv_pw", make_conv(in, out, 1, 1, 1, false, gen, tf_same));
+    if (o.se_ratio > 0) se = register_module("se", std::make_shared<SqueezeExcite>(in, reduced, gen));
+    conv_pw = register_module("conv_pw", pointwise(in, out));
     bn2 = register_module("bn2", bn(out));
   } else {
-    conv_pw = register_module("conv_pw", make_conv(in, mid, 1, 1, 1, false, gen, tf_same));
+    conv_pw = register_module("conv_pw", pointwise(in, mid));
     bn1 = register_module("bn1", bn(mid));
-    conv_dw = register_module("conv_dw", make_conv(mid, mid, kernel, stride, mid, false, gen, tf_same));
+    conv_dw = register_module("conv_dw", depthwise(mid));
     bn2 = register_module("bn2", bn(mid));
-    if (se_ratio > 0) se = register_module("se", std::make_shared<SqueezeExcite>(mid, reduced, gen));
-    conv_pwl = register_module("conv_pwl", make_conv(mid, out, 1, 1, 1, false, gen, tf_same));
+    if (o.se_ratio > 0) se = register_module("se", std::make_shared<SqueezeExcite>(mid, reduced, gen));
+    conv_pwl = register_module("conv_pwl", pointwise(mid, out));
     bn3 = register_module("bn3", bn(out));
   }
-  if (has_skip_ && drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path);  // draws from the default generator, which checkpoints save
+  // A child, so train()/eval() reach it. It draws from the default generator, which checkpoints save.
+  if (has_skip_ && o.drop_path > 0) drop_path_ = register_module("drop_path", std::make_shared<DropPath>(o.drop_path));
 }
 
 Variable MBConv::forward(const Variable& x) {
@@ -121,10 +127,7 @@ Variable MBConv::forward(const Variable& x) {
     h = bn3->forward(conv_pwl->forward(h));
   }
   if (!has_skip_) return h;
-  if (drop_path_) {
-    drop_path_->train(is_training());
-    h = drop_path_->forward(h);
-  }
+  if (drop_path_) h = drop_path_->forward(h);
   return add(h, x);
 }
 
@@ -132,7 +135,8 @@ EfficientNet::EfficientNet(const EfficientNetConfig& c) : config_(c), gen_(c.see
   Generator* gen = &gen_;
   const bool same = c.tf_same_padding;
   int64_t stem = c.fix_stem_head ? 32 : round_channels(32 * c.width);
-  conv_stem = register_module("conv_stem", make_conv(3, stem, 3, c.cifar_stem ? 1 : 2, 1, false, gen, same));
+  conv_stem = register_module(
+      "conv_stem", make_conv(3, stem, 3, {.stride = c.cifar_stem ? 1 : 2, .tf_same_padding = same, .gen = gen}));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(stem, c.bn_eps));
   blocks = register_module("blocks", std::make_shared<Module>());
 
@@ -151,8 +155,15 @@ EfficientNet::EfficientNet(const EfficientNetConfig& c) : config_(c), gen_(c.see
     int64_t repeats = stage_repeats(si);
     for (int64_t r = 0; r < repeats; ++r, ++index) {
       double dp = c.drop_path * static_cast<double>(index) / static_cast<double>(total);
-      auto block = std::make_shared<MBConv>(in, out, s.kernel, r == 0 ? s.stride : 1, s.expand, c.se_ratio, dp, gen,
-                                            c.act, c.bn_eps, same);
+      auto block = std::make_shared<MBConv>(in, out, s.kernel,
+                                            MBConvOptions{.stride = r == 0 ? s.stride : 1,
+                                                          .expand = s.expand,
+                                                          .se_ratio = c.se_ratio,
+                                                          .drop_path = dp,
+                                                          .act = c.act,
+                                                          .bn_eps = c.bn_eps,
+                                                          .tf_same_padding = same,
+                                                          .gen = gen});
       stage->register_module(std::to_string(r), block);
       block_list_.push_back(block);
       in = out;
@@ -160,15 +171,16 @@ EfficientNet::EfficientNet(const EfficientNetConfig& c) : config_(c), gen_(c.see
     blocks->register_module(std::to_string(si), stage);
   }
   num_features_ = c.fix_stem_head ? 1280 : round_channels(1280 * c.width);
-  conv_head = register_module("conv_head", make_conv(in, num_features_, 1, 1, 1, false, gen, same));
+  conv_head = register_module("conv_head", make_conv(in, num_features_, 1, {.tf_same_padding = same, .gen = gen}));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(num_features_, c.bn_eps));
-  dropout_ = std::make_shared<Dropout>(c.dropout);  // default generator (checkpointed)
+  // A child, so train()/eval() reach it; it draws from the default generator (checkpointed).
+  dropout_ = register_module("dropout", std::make_shared<Dropout>(c.dropout));
   reset_classifier(c.num_classes);
 }
 
 void EfficientNet::reset_classifier(int64_t num_classes) {
   config_.num_classes = num_classes;
-  auto head = std::make_shared<Linear>(num_features_, num_classes, true, &gen_);
+  auto head = std::make_shared<Linear>(num_features_, num_classes, LinearOptions{.gen = &gen_});
   double r = 1.0 / std::sqrt(static_cast<double>(num_classes));
   init::uniform_(head->weight.data(), -r, r, &gen_);
   init::zeros_(head->bias.data());
@@ -188,9 +200,7 @@ Variable EfficientNet::forward_features(const Variable& x) {
 }
 
 Variable EfficientNet::forward(const Variable& x) {
-  Variable f = forward_features(x);
-  dropout_->train(is_training());
-  return classifier->forward(dropout_->forward(f));
+  return classifier->forward(dropout_->forward(forward_features(x)));
 }
 
 }  // namespace ember::nn

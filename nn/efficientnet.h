@@ -63,10 +63,20 @@ class SqueezeExcite : public UnaryModule {
   std::shared_ptr<Conv2d> conv_reduce, conv_expand;
 };
 
+struct MBConvOptions {
+  int64_t stride = 1;
+  int64_t expand = 1;       // mid channels = in · expand; 1: timm's DepthwiseSeparableConv layout
+  double se_ratio = 0.25;   // squeeze-excite width = round(in · se_ratio); 0: none
+  double drop_path = 0.0;   // stochastic depth on the residual branch (only with a skip)
+  Act act = Act::silu;
+  double bn_eps = 1e-5;
+  bool tf_same_padding = false;
+  Generator* gen = nullptr;
+};
+
 class MBConv : public UnaryModule {
  public:
-  MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expand, double se_ratio, double drop_path,
-         Generator* gen, Act act = Act::silu, double bn_eps = 1e-5, bool tf_same_padding = false);
+  MBConv(int64_t in, int64_t out, int64_t kernel, const MBConvOptions& options = {});
   Variable forward(const Variable& x) override;
   bool has_skip() const { return has_skip_; }
 
@@ -77,7 +87,7 @@ class MBConv : public UnaryModule {
   std::shared_ptr<Conv2d> conv_pw, conv_dw, conv_pwl;
   std::shared_ptr<BatchNorm2d> bn1, bn2, bn3;
   std::shared_ptr<SqueezeExcite> se;
-  std::shared_ptr<DropPath> drop_path_;
+  std::shared_ptr<DropPath> drop_path_;  // a child when the block has one
 };
 
 class EfficientNet : public UnaryModule {

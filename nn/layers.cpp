@@ -5,13 +5,13 @@
 
 namespace ember::nn {
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* gen) : in_features(in), out_features(out) {
+Linear::Linear(int64_t in, int64_t out, const LinearOptions& o) : in_features(in), out_features(out) {
   EMBER_CHECK(in > 0 && out > 0, "Linear: features must be positive, got in=", in, " out=", out);
   Tensor w = empty({out, in});
-  Tensor b = with_bias ? empty({out}) : Tensor();
-  init::torch_default_(w, with_bias ? &b : nullptr, gen);
+  Tensor b = o.bias ? empty({out}) : Tensor();
+  init::torch_default_(w, o.bias ? &b : nullptr, o.gen);
   weight = register_parameter("weight", w);
-  if (with_bias) bias = register_parameter("bias", b);
+  if (o.bias) bias = register_parameter("bias", b);
 }
 
 Variable Linear::forward(const Variable& x) {
@@ -32,19 +32,19 @@ void Linear::replace_with(const Linear& other) {
   out_features = other.out_features;
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t groups,
-               bool with_bias, int64_t dilation, Generator* gen)
-    : in_channels(in), out_channels(out), kernel_size(kernel) {
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, const Conv2dOptions& o)
+    : in_channels(in), out_channels(out), kernel_size(kernel), tf_same_padding(o.tf_same_padding) {
+  const int64_t groups = o.groups;
   EMBER_CHECK(in > 0 && out > 0 && kernel > 0 && groups > 0 && in % groups == 0 && out % groups == 0,
               "Conv2d: invalid configuration in=", in, " out=", out, " kernel=", kernel, " groups=", groups,
               " (channels must be positive multiples of groups)");
-  if (padding < 0) padding = (kernel - 1) / 2 * dilation;
-  params = Conv2dParams::square(stride, padding, dilation, groups);
+  const int64_t padding = o.padding < 0 ? (kernel - 1) / 2 * o.dilation : o.padding;
+  params = Conv2dParams::square(o.stride, padding, o.dilation, groups);
   Tensor w = empty({out, in / groups, kernel, kernel});
-  Tensor b = with_bias ? empty({out}) : Tensor();
-  init::torch_default_(w, with_bias ? &b : nullptr, gen);
+  Tensor b = o.bias ? empty({out}) : Tensor();
+  init::torch_default_(w, o.bias ? &b : nullptr, o.gen);
   weight = register_parameter("weight", w);
-  if (with_bias) bias = register_parameter("bias", b);
+  if (o.bias) bias = register_parameter("bias", b);
 }
 
 std::pair<int64_t, int64_t> tf_same_pads(int64_t size, int64_t kernel, int64_t stride, int64_t dilation) {
@@ -100,7 +100,7 @@ LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {
 
 Variable LayerNorm::forward(const Variable& x) { return layer_norm(x, weight, bias, eps); }
 
-Dropout::Dropout(double p_, Generator* gen) : p(p_), gen_(gen) {
+Dropout::Dropout(double drop_probability, Generator* gen) : p(drop_probability), gen_(gen) {
   EMBER_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
 }
 Variable Dropout::forward(const Variable& x) {
@@ -108,7 +108,7 @@ Variable Dropout::forward(const Variable& x) {
   return dropout(x, p, true, gen_);
 }
 
-DropPath::DropPath(double p_, Generator* gen) : p(p_), gen_(gen) {
+DropPath::DropPath(double drop_probability, Generator* gen) : p(drop_probability), gen_(gen) {
   EMBER_CHECK(p >= 0 && p < 1, "DropPath: p must be in [0, 1), got ", p);
 }
 Variable DropPath::forward(const Variable& x) {
@@ -117,30 +117,14 @@ Variable DropPath::forward(const Variable& x) {
 }
 
 Act act_from_name(const std::string& n) {
-  if (n == "identity") return Act::identity;
-  if (n == "relu") return Act::relu;
-  if (n == "relu6") return Act::relu6;
-  if (n == "silu" || n == "swish") return Act::silu;
-  if (n == "gelu") return Act::gelu;
-  if (n == "gelu_tanh") return Act::gelu_tanh;
-  if (n == "sigmoid") return Act::sigmoid;
-  if (n == "tanh") return Act::tanh;
-  throw make_error("activation: unknown name '", n, "' (expected relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh, identity)");
+  if (n == "swish") return Act::silu;
+  if (auto op = unary_op_from_name(n)) return *op;
+  std::string names;
+  for (UnaryOp op : kUnaryOps) names += std::string(names.empty() ? "" : ", ") + unary_op_name(op);
+  throw make_error("activation: unknown name '", n, "' (expected one of ", names, ", swish)");
 }
 
-Variable apply_act(Act act, const Variable& x) {
-  switch (act) {
-    case Act::identity: return x;
-    case Act::relu: return relu(x);
-    case Act::relu6: return clamp(x, 0.0, 6.0);
-    case Act::silu: return silu(x);
-    case Act::gelu: return gelu(x);
-    case Act::gelu_tanh: return gelu_tanh(x);
-    case Act::sigmoid: return sigmoid(x);
-    case Act::tanh: return tanh(x);
-  }
-  return x;
-}
+Variable apply_act(Act act, const Variable& x) { return act == Act::identity ? x : unary(act, x); }
 
 void set_batch_norm_stats_frozen(Module& module, bool frozen) {
   for (auto& [name, m] : module.named_modules())

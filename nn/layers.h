@@ -12,8 +12,8 @@
 //   LayerNorm    same over the last dim, per row
 //   Dropout      zero with probability p, scale 1/(1 − p), training only
 //   DropPath     drop whole samples with probability p (stochastic depth), training only
-//   Activation   relu | relu6 | silu | gelu | gelu_tanh | sigmoid | tanh | identity
-//                (relu6(x) = min(max(x, 0), 6), the clamp op)
+//   Activation   any UnaryOp (Act is UnaryOp): relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh,
+//                identity, ... (tensor/ops/unary.h lists them with their math)
 #pragma once
 #include <memory>
 #include <string>
@@ -22,12 +22,22 @@
 #include "nn/module.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/random.h"
+#include "tensor/ops/unary.h"
 
 namespace ember::nn {
 
+// Each layer with more than its sizes to set takes them by name:
+//   Conv2d(3, dim, patch, {.stride = patch, .padding = 0, .bias = true, .gen = gen})
+// Fields left out keep the defaults written below. `gen` draws the initial weights (nullptr:
+// the default generator).
+struct LinearOptions {
+  bool bias = true;
+  Generator* gen = nullptr;
+};
+
 class Linear : public UnaryModule {
  public:
-  Linear(int64_t in, int64_t out, bool bias = true, Generator* gen = nullptr);
+  Linear(int64_t in, int64_t out, const LinearOptions& options = {});
   Variable forward(const Variable& x) override;
   // Takes `other`'s weights (and shape) in place, on this layer's device, dropping gradients:
   // a classifier head is replaced without changing its registered names or order.
@@ -36,10 +46,19 @@ class Linear : public UnaryModule {
   int64_t in_features, out_features;
 };
 
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = -1;  // -1: (k − 1)/2 · dilation, the "same" size at stride 1
+  int64_t dilation = 1;
+  int64_t groups = 1;
+  bool bias = false;
+  bool tf_same_padding = false;  // TensorFlow "SAME" padding (see tf_same_padding below)
+  Generator* gen = nullptr;
+};
+
 class Conv2d : public UnaryModule {
  public:
-  Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = -1 /* -1: (k−1)/2 */,
-         int64_t groups = 1, bool bias = false, int64_t dilation = 1, Generator* gen = nullptr);
+  Conv2d(int64_t in, int64_t out, int64_t kernel, const Conv2dOptions& options = {});
   Variable forward(const Variable& x) override;
   Variable weight, bias;
   Conv2dParams params;
@@ -51,7 +70,8 @@ class Conv2d : public UnaryModule {
 // TF "SAME" padding of one axis: (before, after) for input size `size`.
 std::pair<int64_t, int64_t> tf_same_pads(int64_t size, int64_t kernel, int64_t stride, int64_t dilation);
 
-enum class Act;  // below
+// An activation is a unary op: Act::silu is UnaryOp::silu (Act::identity passes x through).
+using Act = UnaryOp;
 
 class BatchNorm2d : public UnaryModule {
  public:
@@ -85,7 +105,7 @@ class LayerNorm : public UnaryModule {
 
 class Dropout : public UnaryModule {
  public:
-  explicit Dropout(double p, Generator* gen = nullptr);
+  explicit Dropout(double drop_probability, Generator* gen = nullptr);
   Variable forward(const Variable& x) override;
   double p;
 
@@ -95,7 +115,7 @@ class Dropout : public UnaryModule {
 
 class DropPath : public UnaryModule {
  public:
-  explicit DropPath(double p, Generator* gen = nullptr);
+  explicit DropPath(double drop_probability, Generator* gen = nullptr);
   Variable forward(const Variable& x) override;
   double p;
 
@@ -103,8 +123,9 @@ class DropPath : public UnaryModule {
   Generator* gen_;
 };
 
-enum class Act { identity, relu, relu6, silu, gelu, gelu_tanh, sigmoid, tanh };
+// By the op's name ("silu"; "swish" is silu too).
 Act act_from_name(const std::string& name);
+// act(x); identity returns x itself.
 Variable apply_act(Act act, const Variable& x);
 
 class Activation : public UnaryModule {

@@ -32,14 +32,14 @@ ViTConfig ViTConfig::from_variant(const std::string& v, int64_t patch, int64_t i
 namespace {
 // timm's init_weights_vit_timm: Linear weights trunc_normal(0.02), biases 0.
 std::shared_ptr<Linear> make_linear(int64_t in, int64_t out, Generator* gen) {
-  auto l = std::make_shared<Linear>(in, out, true, gen);
+  auto l = std::make_shared<Linear>(in, out, LinearOptions{.gen = gen});
   init::trunc_normal_(l->weight.data(), 0.02, -2.0, 2.0, gen);
   init::zeros_(l->bias.data());
   return l;
 }
 }  // namespace
 
-MultiHeadAttention::MultiHeadAttention(int64_t dim, int64_t heads_, Generator* gen) : heads(heads_) {
+MultiHeadAttention::MultiHeadAttention(int64_t dim, int64_t num_heads, Generator* gen) : heads(num_heads) {
   EMBER_CHECK(dim % heads == 0, "MultiHeadAttention: dim ", dim, " is not divisible by ", heads, " heads");
   qkv = register_module("qkv", make_linear(dim, 3 * dim, gen));
   proj = register_module("proj", make_linear(dim, dim, gen));
@@ -62,27 +62,25 @@ Mlp::Mlp(int64_t dim, int64_t hidden, Generator* gen) {
 
 Variable Mlp::forward(const Variable& x) { return fc2->forward(gelu(fc1->forward(x))); }
 
-TransformerBlock::TransformerBlock(int64_t dim, int64_t heads, double mlp_ratio, double drop_path, Generator* gen) {
+TransformerBlock::TransformerBlock(int64_t dim, int64_t heads, const TransformerBlockOptions& o) {
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, 1e-6));
-  attn = register_module("attn", std::make_shared<MultiHeadAttention>(dim, heads, gen));
+  attn = register_module("attn", std::make_shared<MultiHeadAttention>(dim, heads, o.gen));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, 1e-6));
-  mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio), gen));
-  if (drop_path > 0) drop_path_ = std::make_shared<DropPath>(drop_path);  // draws from the default generator, which checkpoints save
+  mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * o.mlp_ratio), o.gen));
+  // A child, so train()/eval() reach it. It draws from the default generator, which checkpoints save.
+  if (o.drop_path > 0) drop_path_ = register_module("drop_path", std::make_shared<DropPath>(o.drop_path));
 }
 
 Variable TransformerBlock::forward(const Variable& x) {
-  auto dp = [&](const Variable& h) {
-    if (!drop_path_) return h;
-    drop_path_->train(is_training());
-    return drop_path_->forward(h);
-  };
+  auto dp = [&](const Variable& h) { return drop_path_ ? drop_path_->forward(h) : h; };
   Variable h = add(x, dp(attn->forward(norm1->forward(x))));
   return add(h, dp(mlp->forward(norm2->forward(h))));
 }
 
-PatchEmbed::PatchEmbed(int64_t image_size_, int64_t patch_, int64_t dim, Generator* gen)
-    : image_size(image_size_), patch(patch_), grid(image_size_ / patch_) {
-  proj = register_module("proj", std::make_shared<Conv2d>(3, dim, patch, patch, 0, 1, true, 1, gen));
+PatchEmbed::PatchEmbed(int64_t image_pixels, int64_t patch_pixels, int64_t dim, Generator* gen)
+    : image_size(image_pixels), patch(patch_pixels), grid(image_pixels / patch_pixels) {
+  proj = register_module(
+      "proj", std::make_shared<Conv2d>(3, dim, patch, Conv2dOptions{.stride = patch, .padding = 0, .bias = true, .gen = gen}));
 }
 
 Variable PatchEmbed::forward(const Variable& x) {
@@ -104,12 +102,14 @@ ViT::ViT(const ViTConfig& c) : config_(c), gen_(c.seed) {
   auto blocks = register_module("blocks", std::make_shared<Module>());
   for (int64_t i = 0; i < c.depth; ++i) {
     double dp = c.depth > 1 ? c.drop_path * static_cast<double>(i) / static_cast<double>(c.depth - 1) : 0.0;
-    auto b = std::make_shared<TransformerBlock>(c.dim, c.heads, c.mlp_ratio, dp, gen);
+    TransformerBlockOptions options{.mlp_ratio = c.mlp_ratio, .drop_path = dp, .gen = gen};
+    auto b = std::make_shared<TransformerBlock>(c.dim, c.heads, options);
     blocks->register_module(std::to_string(i), b);
     block_list_.push_back(b);
   }
   norm = register_module("norm", std::make_shared<LayerNorm>(c.dim, 1e-6));
-  head_drop_ = std::make_shared<Dropout>(c.dropout);  // default generator (checkpointed)
+  // A child, so train()/eval() reach it; it draws from the default generator (checkpointed).
+  head_drop_ = register_module("head_drop", std::make_shared<Dropout>(c.dropout));
   reset_classifier(c.num_classes);
 }
 
@@ -134,9 +134,7 @@ Variable ViT::forward_features(const Variable& x) {
 }
 
 Variable ViT::forward(const Variable& x) {
-  Variable f = forward_features(x);
-  head_drop_->train(is_training());
-  return head->forward(head_drop_->forward(f));
+  return head->forward(head_drop_->forward(forward_features(x)));
 }
 
 Tensor resize_pos_embed(const Tensor& pos_embed, int64_t new_grid) {

@@ -45,16 +45,22 @@ class Mlp : public UnaryModule {
   std::shared_ptr<Linear> fc1, fc2;
 };
 
+struct TransformerBlockOptions {
+  double mlp_ratio = 4.0;  // the MLP's hidden width = dim · mlp_ratio
+  double drop_path = 0.0;  // stochastic depth on both residual branches
+  Generator* gen = nullptr;
+};
+
 class TransformerBlock : public UnaryModule {
  public:
-  TransformerBlock(int64_t dim, int64_t heads, double mlp_ratio, double drop_path, Generator* gen);
+  TransformerBlock(int64_t dim, int64_t heads, const TransformerBlockOptions& options = {});
   Variable forward(const Variable& x) override;
   std::shared_ptr<LayerNorm> norm1, norm2;
   std::shared_ptr<MultiHeadAttention> attn;
   std::shared_ptr<Mlp> mlp;
 
  private:
-  std::shared_ptr<DropPath> drop_path_;
+  std::shared_ptr<DropPath> drop_path_;  // a child when drop_path > 0
 };
 
 class PatchEmbed : public UnaryModule {
@@ -81,7 +87,7 @@ class ViT : public UnaryModule {
   ViTConfig config_;
   std::vector<std::shared_ptr<TransformerBlock>> block_list_;
   std::shared_ptr<LayerNorm> norm;
-  std::shared_ptr<Dropout> head_drop_;
+  std::shared_ptr<Dropout> head_drop_;  // a child
   std::shared_ptr<Linear> head;
   Generator gen_;
 };

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "tensor/convert.h"
 #include "tensor/cuda/runtime.h"
@@ -13,6 +16,19 @@ namespace ember {
 
 // ---- Storage -----------------------------------------------------------------
 
+// Debug: with EMBER_POISON_ALLOC=1 in the environment (read at the first allocation), every
+// fresh buffer, from the device or from a cache, is filled with 0xFF bytes before anyone writes
+// it: NaN in every floating dtype, -1 in the integers. A kernel that leaves an output element
+// unwritten then shows NaN instead of whatever the memory held. The op harness
+// (tests/tensor/test_backend_ops.cpp) runs every case with it.
+static bool poison_fresh_buffers() {
+  static const bool on = [] {
+    const char* env = std::getenv("EMBER_POISON_ALLOC");
+    return env != nullptr && std::strcmp(env, "1") == 0;
+  }();
+  return on;
+}
+
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   allocator_ = &allocator_for(device);
   if (device.is_cuda()) {
@@ -20,6 +36,15 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
     stream_ = cuda::current_stream();
   }
   data_ = allocator_->allocate(nbytes, stream_);
+  if (nbytes > 0 && poison_fresh_buffers()) {  // debug: NaN everywhere until written
+    if (device.is_cpu()) {
+      std::memset(data_, 0xFF, nbytes);
+    } else {
+      std::vector<unsigned char> nan_bytes(nbytes, 0xFF);
+      cuda::copy_bytes(data_, nan_bytes.data(), nbytes, cuda::CopyKind::host_to_device, stream_);
+      cuda::synchronize();  // the host buffer dies here
+    }
+  }
 }
 
 Storage::~Storage() {

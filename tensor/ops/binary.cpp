@@ -6,12 +6,6 @@
 
 namespace ember {
 
-const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
-  return names[static_cast<int>(op)];
-}
-
 static void check_operands(const char* name, const Tensor& a, const Tensor& b) {
   EMBER_CHECK(a.defined() && b.defined(), name, ": undefined tensor");
   EMBER_CHECK(a.dtype() == b.dtype(), name, ": dtypes differ (", dtype_name(a.dtype()), " and ",
@@ -28,7 +22,7 @@ void binary_into(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& 
               shape_str(shape));
   EMBER_CHECK(out.device() == a.device(), name, ": output on ", out.device().str(), ", operands on ",
               a.device().str());
-  DType want = op >= BinaryOp::eq ? DType::boolean : a.dtype();
+  DType want = binary_op_compares(op) ? DType::boolean : a.dtype();
   EMBER_CHECK(out.dtype() == want, name, ": output dtype ", dtype_name(out.dtype()), ", expected ", dtype_name(want));
   profile_count(static_cast<double>(out.numel()), static_cast<double>(out.nbytes() + a.nbytes() + b.nbytes()));
   Tensor ea = a.expand(shape), eb = b.expand(shape);
@@ -41,7 +35,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_op_name(op);
   check_operands(name, a, b);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, op >= BinaryOp::eq ? DType::boolean : a.dtype(), a.device());
+  Tensor out = empty(shape, binary_op_compares(op) ? DType::boolean : a.dtype(), a.device());
   binary_into(op, out, a, b);
   return out;
 }

@@ -12,7 +12,7 @@ namespace ember {
 template <BinaryOp Op, class T>
 struct BinaryFunctor {
   using A = acc_t<T>;
-  static constexpr bool kCompare = Op >= BinaryOp::eq;
+  static constexpr bool kCompare = binary_op_compares(Op);
   using Out = std::conditional_t<kCompare, bool, T>;
   EMBER_HD Out operator()(T x, T y) const {
     A a = static_cast<A>(x), b = static_cast<A>(y);
@@ -39,11 +39,10 @@ struct BinaryFunctor {
 template <class Fn>
 void dispatch_binary_op(BinaryOp op, Fn&& fn) {
   switch (op) {
-#define EMBER_CASE(o) \
-  case BinaryOp::o: return fn(std::integral_constant<BinaryOp, BinaryOp::o>{});
-    EMBER_CASE(add) EMBER_CASE(sub) EMBER_CASE(mul) EMBER_CASE(div) EMBER_CASE(pow) EMBER_CASE(maximum)
-    EMBER_CASE(minimum) EMBER_CASE(eq) EMBER_CASE(ne) EMBER_CASE(lt) EMBER_CASE(le) EMBER_CASE(gt) EMBER_CASE(ge)
-#undef EMBER_CASE
+#define EMBER_BINARY_CASE(name, kind) \
+  case BinaryOp::name: return fn(std::integral_constant<BinaryOp, BinaryOp::name>{});
+    EMBER_BINARY_OPS(EMBER_BINARY_CASE)
+#undef EMBER_BINARY_CASE
   }
 }
 

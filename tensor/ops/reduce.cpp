@@ -28,7 +28,8 @@ int64_t reduced_count(const Shape& shape, const std::vector<int64_t>& dims) {
   return n;
 }
 
-Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, const char* name) {
+Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const char* name = reduce_op_name(op);
   EMBER_CHECK(x.defined(), name, ": undefined tensor");
   auto d = normalize_dims(dims, x.dim(), name);
   ReducePlan plan;
@@ -65,7 +66,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bo
   };
   coalesce(plan.kept_sizes, plan.kept_strides);
   coalesce(plan.red_sizes, plan.red_strides);
-  bool is_arg = op == ReduceOp::argmax || op == ReduceOp::argmin;
+  bool is_arg = reduce_op_gives_index(op);
   EMBER_CHECK(plan.reduced > 0 || op == ReduceOp::sum, name, ": cannot reduce over an empty dim (shape ",
               x.shape_str(), ")");
   EMBER_CHECK(x.dtype() != DType::boolean || op == ReduceOp::sum, name, ": dtype bool not supported");

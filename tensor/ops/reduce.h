@@ -10,36 +10,86 @@
 // CPU: double accumulation for f32 sums; parallel over outputs, or over the reduced range
 // when there are fewer outputs than threads. CUDA: a block per output, tree reduction in
 // shared memory.
+//
+// EMBER_REDUCE_OPS is the one list of the ReduceOps: the enum, the names, the functions
+// (ember::sum, ...), the kernels' op switch and the tests' list come from it. Each row: the
+// name and what the result holds (values of x's dtype, or i64 indices). mean and var are
+// composites of sum.
 #pragma once
+#include <cstddef>
 #include <vector>
 
 #include "tensor/tensor.h"
 
+#define EMBER_REDUCE_OPS(X) \
+  X(sum, value)             \
+  X(max, value)             \
+  X(min, value)             \
+  X(argmax, index)          \
+  X(argmin, index)
+
 namespace ember {
 
-enum class ReduceOp { sum, max, min, argmax, argmin };
+enum class ReduceOp {
+#define EMBER_REDUCE_ENUM(name, result) name,
+  EMBER_REDUCE_OPS(EMBER_REDUCE_ENUM)
+#undef EMBER_REDUCE_ENUM
+};
+
+// Every ReduceOp, in the list's order.
+inline constexpr ReduceOp kReduceOps[] = {
+#define EMBER_REDUCE_VALUE(name, result) ReduceOp::name,
+    EMBER_REDUCE_OPS(EMBER_REDUCE_VALUE)
+#undef EMBER_REDUCE_VALUE
+};
+inline constexpr size_t kReduceOpCount = sizeof(kReduceOps) / sizeof(kReduceOps[0]);
+
+constexpr const char* reduce_op_name(ReduceOp op) {
+  constexpr const char* names[] = {
+#define EMBER_REDUCE_NAME(name, result) #name,
+      EMBER_REDUCE_OPS(EMBER_REDUCE_NAME)
+#undef EMBER_REDUCE_NAME
+  };
+  static_assert(sizeof(names) / sizeof(names[0]) == kReduceOpCount);
+  return names[static_cast<size_t>(op)];
+}
+
+enum class ReduceResult { value, index };
+
+// An arg op: the result is an i64 index into the reduced dims (flattened in order).
+constexpr bool reduce_op_gives_index(ReduceOp op) {
+  constexpr ReduceResult results[] = {
+#define EMBER_REDUCE_RESULT(name, result) ReduceResult::result,
+      EMBER_REDUCE_OPS(EMBER_REDUCE_RESULT)
+#undef EMBER_REDUCE_RESULT
+  };
+  static_assert(sizeof(results) / sizeof(results[0]) == kReduceOpCount);
+  return results[static_cast<size_t>(op)] == ReduceResult::index;
+}
+
+// Calls fn(std::integral_constant<ReduceOp, op>{}) so kernels are instantiated per op.
+template <class Fn>
+void dispatch_reduce_op(ReduceOp op, Fn&& fn) {
+  switch (op) {
+#define EMBER_REDUCE_CASE(name, result) \
+  case ReduceOp::name: return fn(std::integral_constant<ReduceOp, ReduceOp::name>{});
+    EMBER_REDUCE_OPS(EMBER_REDUCE_CASE)
+#undef EMBER_REDUCE_CASE
+  }
+}
 
 // The shape of a reduction's result.
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim);
 
-Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, const char* name);
+Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 
-inline Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
-  return reduce(ReduceOp::sum, x, dims, keepdim, "sum");
-}
+#define EMBER_REDUCE_FUNCTION(name, result)                                                           \
+  inline Tensor name(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) { \
+    return reduce(ReduceOp::name, x, dims, keepdim);                                                 \
+  }
+EMBER_REDUCE_OPS(EMBER_REDUCE_FUNCTION)
+#undef EMBER_REDUCE_FUNCTION
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
-inline Tensor max(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
-  return reduce(ReduceOp::max, x, dims, keepdim, "max");
-}
-inline Tensor min(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
-  return reduce(ReduceOp::min, x, dims, keepdim, "min");
-}
-inline Tensor argmax(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
-  return reduce(ReduceOp::argmax, x, dims, keepdim, "argmax");
-}
-inline Tensor argmin(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
-  return reduce(ReduceOp::argmin, x, dims, keepdim, "argmin");
-}
 // correction = 1 gives the unbiased estimate, 0 the population variance (BatchNorm's).
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1, bool keepdim = false);
 

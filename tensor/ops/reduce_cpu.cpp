@@ -166,16 +166,12 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& p
   EMBER_CHECK(plan.red_sizes.size() <= 16, "reduce: at most 16 reduced dims");
   dispatch_all(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
-    switch (op) {
-      case ReduceOp::sum:
-        if constexpr (std::is_same_v<T, bool>) reduce_impl<ReduceOp::sum, T, int64_t>(x, out, plan);
-        else reduce_impl<ReduceOp::sum, T, T>(x, out, plan);
-        break;
-      case ReduceOp::max: reduce_impl<ReduceOp::max, T, T>(x, out, plan); break;
-      case ReduceOp::min: reduce_impl<ReduceOp::min, T, T>(x, out, plan); break;
-      case ReduceOp::argmax: reduce_impl<ReduceOp::argmax, T, int64_t>(x, out, plan); break;
-      case ReduceOp::argmin: reduce_impl<ReduceOp::argmin, T, int64_t>(x, out, plan); break;
-    }
+    dispatch_reduce_op(op, [&](auto op_tag) {
+      constexpr ReduceOp Op = decltype(op_tag)::value;
+      // the result: i64 indices for arg ops, and a count for a sum of bools
+      constexpr bool as_i64 = reduce_op_gives_index(Op) || std::is_same_v<T, bool>;
+      reduce_impl<Op, T, std::conditional_t<as_i64, int64_t, T>>(x, out, plan);
+    });
   });
 }
 

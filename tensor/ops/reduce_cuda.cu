@@ -117,17 +117,16 @@ void reduce(ReduceOp op, const Tensor& x, const Tensor& out, const ReducePlan& p
   p.reduced = plan.reduced;
   dispatch_all(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_same_v<T, bool>) {  // reduce() lets bool through for sum only: a count
-      launch<ReduceOp::sum, T, int64_t>(x, out, p, plan.outputs);
-    } else {
-      switch (op) {
-        case ReduceOp::sum: launch<ReduceOp::sum, T, T>(x, out, p, plan.outputs); break;
-        case ReduceOp::max: launch<ReduceOp::max, T, T>(x, out, p, plan.outputs); break;
-        case ReduceOp::min: launch<ReduceOp::min, T, T>(x, out, p, plan.outputs); break;
-        case ReduceOp::argmax: launch<ReduceOp::argmax, T, int64_t>(x, out, p, plan.outputs); break;
-        case ReduceOp::argmin: launch<ReduceOp::argmin, T, int64_t>(x, out, p, plan.outputs); break;
+    dispatch_reduce_op(op, [&](auto op_tag) {
+      constexpr ReduceOp Op = decltype(op_tag)::value;
+      // the result: i64 indices for arg ops, and a count for a sum of bools (reduce() lets bool
+      // through for sum only)
+      if constexpr (std::is_same_v<T, bool>) {
+        if constexpr (Op == ReduceOp::sum) launch<Op, T, int64_t>(x, out, p, plan.outputs);
+      } else {
+        launch<Op, T, std::conditional_t<reduce_op_gives_index(Op), int64_t, T>>(x, out, p, plan.outputs);
       }
-    }
+    });
   });
 }
 

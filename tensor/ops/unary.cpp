@@ -6,10 +6,10 @@
 
 namespace ember {
 
-const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "relu", "sigmoid", "tanh", "silu",
-                                "gelu", "gelu_tanh"};
-  return names[static_cast<int>(op)];
+std::optional<UnaryOp> unary_op_from_name(std::string_view name) {
+  for (UnaryOp op : kUnaryOps)
+    if (name == unary_op_name(op)) return op;
+  return std::nullopt;
 }
 
 Tensor unary(UnaryOp op, const Tensor& x) {

@@ -1,7 +1,7 @@
 #include "tensor/ops/unary_backward.h"
 
 #include "tensor/dispatch.h"
-#include "tensor/ops/unary_backward_functors.h"
+#include "tensor/ops/unary_math.h"
 #include "tensor/ops/unary_backward_kernels.h"
 #include "tensor/profiler.h"
 

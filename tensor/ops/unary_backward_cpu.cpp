@@ -1,20 +1,28 @@
 #include <Eigen/Core>
+#include <algorithm>
+#include <iterator>
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "tensor/cpu/loops.h"
-#include "tensor/ops/unary_backward_functors.h"
 #include "tensor/ops/unary_backward_kernels.h"
-#include "tensor/ops/unary_functors.h"
+#include "tensor/ops/unary_math.h"
 
 namespace ember::cpu {
 
 namespace {
 
-// Contiguous f32/f64: the same rules as UnaryBackwardFunctor, as Eigen array expressions
+// The rules with an Eigen array form below; every other rule, layout and dtype takes the scalar
+// UnaryRule loop. A rule earns a row here only when a benchmark shows the scalar loop slow.
+constexpr UnaryOp kEigenForms[] = {UnaryOp::neg,  UnaryOp::exp,     UnaryOp::log,  UnaryOp::sqrt,
+                                   UnaryOp::rsqrt, UnaryOp::abs,    UnaryOp::relu, UnaryOp::sigmoid,
+                                   UnaryOp::tanh, UnaryOp::silu,    UnaryOp::gelu, UnaryOp::gelu_tanh};
+
+// Contiguous f32/f64: the same rules as UnaryRule<Op>::df, as Eigen array expressions
 // (vectorized exp/tanh/erf), chunked across threads. v is x or y (see unary_grad_reads).
 template <class T>
 bool backward_vectorized(UnaryOp op, const Tensor& dx, const Tensor& grad, const Tensor& v) {
   if (!dx.is_contiguous() || !grad.is_contiguous() || !v.is_contiguous()) return false;
+  if (std::find(std::begin(kEigenForms), std::end(kEigenForms), op) == std::end(kEigenForms)) return false;
   using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
   const T* pg = static_cast<const T*>(grad.data_ptr());
   const T* pv = static_cast<const T*>(v.data_ptr());
@@ -51,6 +59,7 @@ bool backward_vectorized(UnaryOp op, const Tensor& dx, const Tensor& grad, const
         d = g * (half * (one + t) + half * x * (one - t * t) * dinner);
         break;
       }
+      default: break;  // not in kEigenForms
     }
   });
   return true;

@@ -1,8 +1,7 @@
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/unary_backward_functors.h"
 #include "tensor/ops/unary_backward_kernels.h"
-#include "tensor/ops/unary_functors.h"
+#include "tensor/ops/unary_math.h"
 
 namespace ember::cuda {
 

@@ -1,6 +1,6 @@
 #include "tensor/cuda/loops.cuh"
 #include "tensor/cuda/runtime.h"
-#include "tensor/ops/unary_functors.h"
+#include "tensor/ops/unary_math.h"
 #include "tensor/ops/unary_kernels.h"
 
 namespace ember::cuda {

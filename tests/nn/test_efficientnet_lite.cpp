@@ -79,8 +79,8 @@ TEST(EfficientNetLite, TfSameConvMatchesExplicitPaddingReference) {
       for (int64_t size : {6, 7, 8})
         for (bool depthwise : {false, true}) {
           const int64_t C = 3;
-          Conv2d conv(C, depthwise ? C : 4, k, stride, -1, depthwise ? C : 1, false, 1, &gen);
-          conv.tf_same_padding = true;
+          Conv2d conv(C, depthwise ? C : 4, k,
+                      {.stride = stride, .groups = depthwise ? C : 1, .tf_same_padding = true, .gen = &gen});
           conv.to(DType::f64);
           Tensor x = random_tensor({2, C, size, size + 1}, DType::f64);
           Tensor got = conv.forward(Variable(x)).data();
@@ -92,8 +92,7 @@ TEST(EfficientNetLite, TfSameConvMatchesExplicitPaddingReference) {
 
 TEST(EfficientNetLite, TfSameConvAndRelu6Gradients) {
   Generator gen(12);
-  Conv2d conv(2, 3, 3, 2, -1, 1, true, 1, &gen);
-  conv.tf_same_padding = true;
+  Conv2d conv(2, 3, 3, {.stride = 2, .bias = true, .tf_same_padding = true, .gen = &gen});
   conv.to(DType::f64);
   Variable x(random_tensor({2, 2, 6, 5}, DType::f64), true);
   auto f = [&](const std::vector<Variable>&) { return apply_act(Act::relu6, mul(conv.forward(x), 4.0)); };
@@ -109,7 +108,9 @@ TEST(EfficientNetLite, Relu6Clamps) {
 TEST(EfficientNetLite, LiteBlockGradients) {
   // A Lite inverted residual: ReLU6, no SE, TF padding, stride 2, BatchNorm eps 1e-3 in training.
   Generator gen(13);
-  MBConv block(3, 4, 3, 2, 2, 0.0, 0.0, &gen, Act::relu6, 1e-3, true);
+  MBConv block(3, 4, 3,
+               {.stride = 2, .expand = 2, .se_ratio = 0.0, .act = Act::relu6, .bn_eps = 1e-3, .tf_same_padding = true,
+                .gen = &gen});
   block.to(DType::f64);
   block.train();
   Variable x(random_tensor({2, 3, 6, 6}, DType::f64), true);

@@ -95,7 +95,7 @@ TEST(Models, ResizePosEmbedKeepsClassTokenAndInterpolatesGrid) {
 // Finite differences through whole blocks, in float64, with BatchNorm in training mode.
 TEST(ModuleGradients, MBConvWithSqueezeExcite) {
   Generator gen(3);
-  MBConv block(4, 4, 3, 1, 2, 0.25, 0.0, &gen);
+  MBConv block(4, 4, 3, {.expand = 2, .se_ratio = 0.25, .gen = &gen});
   block.to(DType::f64);
   block.train();
   Variable x(random_tensor({2, 4, 5, 5}, DType::f64), true);
@@ -106,7 +106,7 @@ TEST(ModuleGradients, MBConvWithSqueezeExcite) {
 
 TEST(ModuleGradients, DepthwiseSeparableStride2) {
   Generator gen(4);
-  MBConv block(3, 5, 3, 2, 1, 0.25, 0.0, &gen);
+  MBConv block(3, 5, 3, {.stride = 2, .se_ratio = 0.25, .gen = &gen});
   block.to(DType::f64);
   Variable x(random_tensor({2, 3, 6, 6}, DType::f64), true);
   EXPECT_TRUE(gradcheck([&](const std::vector<Variable>&) { return block.forward(x); }, {x}, 1e-6, 1e-3, 1e-6));
@@ -114,7 +114,7 @@ TEST(ModuleGradients, DepthwiseSeparableStride2) {
 
 TEST(ModuleGradients, TransformerBlock) {
   Generator gen(5);
-  TransformerBlock block(8, 2, 2.0, 0.0, &gen);
+  TransformerBlock block(8, 2, {.mlp_ratio = 2.0, .gen = &gen});
   block.to(DType::f64);
   Variable x(random_tensor({2, 5, 8}, DType::f64), true);
   auto params = block.parameters();
@@ -125,11 +125,11 @@ TEST(ModuleGradients, TransformerBlock) {
 
 TEST(ModuleGradients, LinearConvAndNormLayers) {
   Generator gen(6);
-  Linear lin(3, 4, true, &gen);
+  Linear lin(3, 4, {.gen = &gen});
   lin.to(DType::f64);
   Variable x(random_tensor({2, 5, 3}, DType::f64), true);
   EXPECT_TRUE(gradcheck([&](const std::vector<Variable>&) { return lin.forward(x); }, {x, lin.weight, lin.bias}));
-  Conv2d conv(2, 4, 3, 2, 1, 2, true, 1, &gen);
+  Conv2d conv(2, 4, 3, {.stride = 2, .padding = 1, .groups = 2, .bias = true, .gen = &gen});
   conv.to(DType::f64);
   Variable img(random_tensor({1, 2, 5, 5}, DType::f64), true);
   EXPECT_TRUE(gradcheck([&](const std::vector<Variable>&) { return conv.forward(img); }, {img, conv.weight, conv.bias}));
@@ -168,6 +168,38 @@ TEST(Layers, DropoutAndDropPathAreIdentityInEval) {
   EXPECT_THROW(Linear(0, 3), Error);
   Linear l(3, 2);
   EXPECT_THROW(l.forward(Variable(zeros({2, 4}))), Error);
+}
+
+TEST(Layers, DropoutAndDropPathAreChildrenThatTrainAndEvalReach) {
+  ViTConfig vc = ViTConfig::from_variant("tiny", 4, 8, 3);
+  vc.dim = 16, vc.heads = 2, vc.depth = 3, vc.dropout = 0.5, vc.drop_path = 0.5;
+  ViT vit(vc);
+  EfficientNetConfig ec = EfficientNetConfig::from_variant("b0", 3);
+  ec.width = 0.25, ec.dropout = 0.5, ec.drop_path = 0.5;  // depth 1: blocks repeat, so some have a skip
+  EfficientNet effnet(ec);
+  for (Module* model : {static_cast<Module*>(&vit), static_cast<Module*>(&effnet)}) {
+    std::vector<std::string> droppers;
+    auto modes = [&] {
+      std::vector<bool> m;
+      for (auto& [name, module] : model->named_modules())
+        if (dynamic_cast<Dropout*>(module) || dynamic_cast<DropPath*>(module)) m.push_back(module->is_training());
+      return m;
+    };
+    for (auto& [name, module] : model->named_modules())
+      if (dynamic_cast<Dropout*>(module) || dynamic_cast<DropPath*>(module)) droppers.push_back(name);
+    ASSERT_GE(droppers.size(), 2u);  // the head's dropout and at least one drop path
+    model->eval();
+    EXPECT_EQ(modes(), std::vector<bool>(droppers.size(), false));
+    model->train();
+    EXPECT_EQ(modes(), std::vector<bool>(droppers.size(), true));
+  }
+  EXPECT_TRUE(ember::testing::has_state(vit, "blocks.2.mlp.fc2.weight"));
+  // named children, holding no state: the state dict's names are unchanged
+  for (auto& [name, t] : vit.state_dict()) EXPECT_EQ(name.find("drop"), std::string::npos) << name;
+  // in eval, a forward is deterministic: the droppers are off
+  vit.eval();
+  Tensor x = random_tensor({2, 3, 8, 8}, DType::f32);
+  EXPECT_TRUE(ember::testing::all_close(vit.forward(Variable(x)).data(), vit.forward(Variable(x)).data(), 0, 0));
 }
 
 TEST(Models, ResetClassifierReplacesTheHeadInPlace) {
