@@ -57,10 +57,18 @@ function(ember_cuda_setup name)
     target_compile_options(${name} PRIVATE
       $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr --extended-lambda -lineinfo -Xcompiler=-Wall>)
     set_target_properties(${name} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
-    if(EMBER_WITH_CUDNN)
-      target_compile_definitions(${name} PUBLIC EMBER_WITH_CUDNN=1)
-      target_include_directories(${name} PUBLIC $<BUILD_INTERFACE:${CUDNN_INCLUDE_DIR}>)
-      target_link_libraries(${name} PUBLIC ${CUDNN_LIBRARY})
+  endif()
+endfunction()
+
+# cuDNN goes only into the programs whose own source includes <cudnn.h> (today bench_conv2d's
+# baselines), never into the libraries, so the apps and tests start on a machine without
+# libcudnn (tests/support/check_no_cudnn.sh checks the apps). ember_link_cudnn_if_used(target src)
+# links ember_cudnn (EMBER_WITH_CUDNN=1, cudnn.h, libcudnn) when src names cudnn.h.
+function(ember_link_cudnn_if_used target src)
+  if(TARGET ember_cudnn)
+    file(STRINGS ${src} _cudnn_includes REGEX "#[ \t]*include[ \t]*<cudnn\\.h>")
+    if(_cudnn_includes)
+      target_link_libraries(${target} PRIVATE ember_cudnn)
     endif()
   endif()
 endfunction()

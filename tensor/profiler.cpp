@@ -77,7 +77,15 @@ EnvProfile env_profile;
 bool profiling_enabled() { return registry().enabled > 0; }
 
 ProfileScope::ProfileScope(const std::string& op, ProfileDirection dir) : dir_(dir) {
-  if (!profiling_enabled()) return;
+  if (!profiling_enabled()) {
+    if (cuda::launch_sync()) {  // name the op in launch errors, nothing else
+      tracked_ = true;
+      op_ = op;
+      parent_ = tls_innermost;
+      tls_innermost = this;
+    }
+    return;
+  }
   active_ = true;
   op_ = op;
   sync_if_cuda();
@@ -87,6 +95,7 @@ ProfileScope::ProfileScope(const std::string& op, ProfileDirection dir) : dir_(d
 }
 
 ProfileScope::~ProfileScope() {
+  if (tracked_) tls_innermost = parent_;
   if (!active_) return;
   try {
     sync_if_cuda();
@@ -108,6 +117,12 @@ void profile_count(double flops, double bytes) {
     s->flops_ += flops;
     s->bytes_ += bytes;
   }
+}
+
+std::string current_profile_op() {
+  const ProfileScope* s = tls_innermost;
+  if (!s) return "";
+  return s->op_ + (s->dir_ == ProfileDirection::forward ? ", forward" : ", backward");
 }
 
 Profiler::Profiler() {

@@ -26,17 +26,24 @@ class ProfileScope {
   ProfileScope& operator=(const ProfileScope&) = delete;
 
  private:
-  bool active_ = false;
+  bool active_ = false;   // timing and counting (profiling on)
+  bool tracked_ = false;  // only naming the current op (cuda::launch_sync() on, profiling off)
   std::string op_;
   ProfileDirection dir_;
   double start_ms_ = 0;
   ProfileScope* parent_ = nullptr;
   double flops_ = 0, bytes_ = 0;
   friend void profile_count(double flops, double bytes);
+  friend std::string current_profile_op();
 };
 
 // Adds work to the innermost open scope (no-op when none is open).
 void profile_count(double flops, double bytes);
+
+// The innermost open scope of this thread as "conv2d, forward", or "" when none is open. Scopes
+// are kept while profiling is on and, for the messages of EMBER_CUDA_SYNC=1, while
+// cuda::launch_sync() is on; otherwise this is "".
+std::string current_profile_op();
 
 // Turns profiling on for its lifetime and collects a fresh table.
 class Profiler {

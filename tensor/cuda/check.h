@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "tensor/cuda/runtime.h"
 #include "tensor/error.h"
 
 #define EMBER_CUDA_CHECK(call)                                                              \
@@ -12,14 +13,10 @@
                                 ": ", cudaGetErrorString(err_));                           \
   } while (0)
 
-// After a <<<...>>> launch: catches bad configurations at once (asynchronous faults surface
-// at the next synchronizing call, which is checked too).
-#define EMBER_CUDA_CHECK_LAUNCH(kernel_name)                                                 \
-  do {                                                                                       \
-    cudaError_t err_ = cudaGetLastError();                                                   \
-    if (err_ != cudaSuccess)                                                                 \
-      throw ::ember::make_error("CUDA launch of ", kernel_name, " failed: ", cudaGetErrorString(err_)); \
-  } while (0)
+// After a <<<...>>> launch: catches bad configurations at once; asynchronous faults surface at
+// the next synchronizing call, which is checked too, or, with EMBER_CUDA_SYNC=1, here, naming
+// the kernel and the op (cuda::check_launch in tensor/cuda/runtime.h).
+#define EMBER_CUDA_CHECK_LAUNCH(kernel_name) ::ember::cuda::check_launch(kernel_name, __FILE__, __LINE__)
 
 namespace ember::cuda {
 inline cudaStream_t stream_of(void* s) { return static_cast<cudaStream_t>(s); }

@@ -1,12 +1,15 @@
 #include "tensor/cuda/runtime.h"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "tensor/allocator.h"
 #include "tensor/dispatch.h"
+#include "tensor/env.h"
 #include "tensor/error.h"
+#include "tensor/profiler.h"
 
 #ifdef EMBER_WITH_CUDA
 #include "tensor/cuda/check.h"
@@ -133,6 +136,18 @@ void copy_bytes(void* dst, const void* src, size_t nbytes, CopyKind kind, void* 
   if (kind != CopyKind::device_to_device) EMBER_CUDA_CHECK(cudaStreamSynchronize(stream_of(stream)));
 }
 
+void check_launch(const char* kernel, const char* file, int line) {
+  cudaError_t err = cudaGetLastError();
+  bool found_by_sync = false;
+  if (err == cudaSuccess && launch_sync()) {
+    err = cudaDeviceSynchronize();
+    if (err == cudaSuccess) err = cudaGetLastError();
+    found_by_sync = err != cudaSuccess;
+  }
+  if (err != cudaSuccess)
+    throw Error(launch_error_message(kernel, current_profile_op(), file, line, cudaGetErrorString(err), found_by_sync));
+}
+
 void* pinned_alloc(size_t nbytes) {
   void* p = nullptr;
   EMBER_CUDA_CHECK(cudaMallocHost(&p, nbytes));
@@ -154,6 +169,7 @@ Allocator& caching_allocator(int) { throw no_cuda_backend("cuda::caching_allocat
 void copy_bytes(void*, const void*, size_t, CopyKind, void*) { throw no_cuda_backend("cuda::copy_bytes"); }
 void* pinned_alloc(size_t) { throw no_cuda_backend("cuda::pinned_alloc"); }
 void pinned_free(void*) { throw no_cuda_backend("cuda::pinned_free"); }
+void check_launch(const char*, const char*, int) { throw no_cuda_backend("cuda::check_launch"); }
 
 #endif
 
@@ -161,4 +177,20 @@ void pinned_free(void*) { throw no_cuda_backend("cuda::pinned_free"); }
 
 namespace ember::cuda {
 bool is_available() { return device_count() > 0; }
+
+static std::atomic<bool>& launch_sync_setting() {
+  static std::atomic<bool> on{env_flag("EMBER_CUDA_SYNC")};
+  return on;
+}
+bool launch_sync() { return launch_sync_setting().load(std::memory_order_relaxed); }
+void set_launch_sync(bool on) { launch_sync_setting().store(on); }
+
+std::string launch_error_message(const std::string& kernel, const std::string& op, const std::string& file,
+                                 int line, const std::string& error, bool found_by_sync) {
+  std::string m = "CUDA kernel " + kernel;
+  if (!op.empty()) m += " (op " + op + ")";
+  m += " at " + file + ":" + std::to_string(line);
+  m += found_by_sync ? " faulted (found by EMBER_CUDA_SYNC=1): " : " failed at launch: ";
+  return m + error;
+}
 }  // namespace ember::cuda

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tensor/env.h"
+
 namespace ember::testing {
 
 Tensor random_tensor(const Shape& shape, DType dtype, double lo, double hi, uint64_t seed, Device device) {
@@ -97,6 +99,11 @@ static double weighted_sum(const Variable& out, const Tensor& r) {
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+bool expect_cuda() {
+  static const bool on = env_flag("EMBER_EXPECT_CUDA");
+  return on;
 }
 
 std::string error_of(const std::function<void()>& fn) {

@@ -65,9 +65,21 @@ void poison(Tensor& t);
 
 }  // namespace ember::testing
 
-// Skips a CUDA test with the reason shown in the test output.
-#define EMBER_REQUIRE_CUDA()                                                          \
-  do {                                                                                \
-    if (!::ember::cuda::is_available())                                               \
-      GTEST_SKIP() << "CUDA test skipped: " << ::ember::cuda::unavailable_reason();   \
+namespace ember::testing {
+// EMBER_EXPECT_CUDA=1 in the environment says "this machine has a GPU": every CUDA test that
+// would be skipped fails instead, so a run with every CUDA test skipped cannot come out green
+// there (scripts/gpu-check sets it). Parsed by env_flag (tensor/env.h): a value other than
+// 0 or 1 throws.
+bool expect_cuda();
+}  // namespace ember::testing
+
+// The one place a CUDA test decides it cannot run: skipped, with the reason shown in the test
+// output, or failed under EMBER_EXPECT_CUDA=1.
+#define EMBER_REQUIRE_CUDA()                                                                         \
+  do {                                                                                               \
+    if (!::ember::cuda::is_available()) {                                                            \
+      if (::ember::testing::expect_cuda())                                                           \
+        GTEST_FAIL() << "EMBER_EXPECT_CUDA=1, but no CUDA: " << ::ember::cuda::unavailable_reason(); \
+      GTEST_SKIP() << "CUDA test skipped: " << ::ember::cuda::unavailable_reason();                  \
+    }                                                                                                \
   } while (0)

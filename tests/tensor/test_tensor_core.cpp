@@ -273,3 +273,64 @@ TEST(Cuda, CopiesRoundTripAndRandomMatchesCpu) {
   auto st = cuda::caching_allocator(0).stats();
   EXPECT_GT(st.in_use, 0u);
 }
+
+// ---- switches from the environment, and launch checking (EMBER_CUDA_SYNC) ------------------
+
+TEST(Env, SwitchIsOneOrZeroAndAnythingElseIsAnError) {
+  EXPECT_FALSE(parse_env_flag("EMBER_X", nullptr));
+  EXPECT_FALSE(parse_env_flag("EMBER_X", ""));
+  EXPECT_FALSE(parse_env_flag("EMBER_X", "0"));
+  EXPECT_TRUE(parse_env_flag("EMBER_X", "1"));
+  for (const char* bad : {"yes", "true", "on", "2", " 1", "01"}) {
+    const std::string what = ember::testing::error_of([&] { parse_env_flag("EMBER_X", bad); });
+    EXPECT_EQ(what, std::string("EMBER_X='") + bad + "' is not a switch (expected 1 for on, 0 or unset for off)");
+  }
+}
+
+TEST(CudaLaunch, ErrorNamesTheKernelTheOpAndThePlace) {
+  EXPECT_EQ(cuda::launch_error_message("conv2d_forward_kernel", "conv2d, forward", "tensor/ops/conv2d_cuda.cu", 172,
+                                       "an illegal memory access was encountered", true),
+            "CUDA kernel conv2d_forward_kernel (op conv2d, forward) at tensor/ops/conv2d_cuda.cu:172 faulted "
+            "(found by EMBER_CUDA_SYNC=1): an illegal memory access was encountered");
+  EXPECT_EQ(cuda::launch_error_message("map_kernel", "", "loops.cuh", 99, "invalid configuration argument", false),
+            "CUDA kernel map_kernel at loops.cuh:99 failed at launch: invalid configuration argument");
+}
+
+TEST(CudaLaunch, TheCurrentOpIsKnownWhileLaunchSyncOrProfilingIsOn) {
+  const bool was = cuda::launch_sync();
+  cuda::set_launch_sync(false);
+  {
+    ProfileScope s("conv2d", ProfileDirection::forward);
+    EXPECT_EQ(current_profile_op(), "");  // neither on: scopes cost one branch and name nothing
+  }
+  cuda::set_launch_sync(true);
+  EXPECT_EQ(current_profile_op(), "");
+  {
+    ProfileScope outer("batch_norm", ProfileDirection::backward);
+    EXPECT_EQ(current_profile_op(), "batch_norm, backward");
+    {
+      ProfileScope inner("conv2d", ProfileDirection::forward);
+      EXPECT_EQ(current_profile_op(), "conv2d, forward");
+    }
+    EXPECT_EQ(current_profile_op(), "batch_norm, backward");
+  }
+  EXPECT_EQ(current_profile_op(), "");
+  cuda::set_launch_sync(false);
+  {
+    Profiler prof;
+    ProfileScope s("softmax", ProfileDirection::forward);
+    EXPECT_EQ(current_profile_op(), "softmax, forward");
+  }
+  EXPECT_EQ(current_profile_op(), "");
+  cuda::set_launch_sync(was);
+}
+
+TEST(CudaLaunch, SyncAfterEveryLaunchKeepsResultsRight) {
+  EMBER_REQUIRE_CUDA();
+  const bool was = cuda::launch_sync();
+  cuda::set_launch_sync(true);
+  Tensor a = random_tensor({64, 33}, DType::f32), b = random_tensor({33, 17}, DType::f32, -1, 1, 99);
+  Tensor c = matmul(a.to(Device::cuda(0)), b.to(Device::cuda(0))).cpu();
+  cuda::set_launch_sync(was);
+  EXPECT_TRUE(all_close(c, matmul(a, b), 1e-4, 1e-5));
+}
