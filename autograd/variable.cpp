@@ -44,6 +44,13 @@ void Variable::set_grad(const Tensor& g) {
 
 void Variable::zero_grad() { checked(impl_, "zero_grad").grad = Tensor(); }
 
+void Variable::set_grad_ready_hook(GradReadyHook hook) {
+  auto& impl = checked(impl_, "set_grad_ready_hook");
+  EMBER_CHECK(!impl.grad_fn, "set_grad_ready_hook: only leaf Variables have a gradient to be ready (this one is the "
+              "result of '", impl.grad_fn->name, "')");
+  impl.grad_ready_hook = std::move(hook);
+}
+
 Variable& Variable::set_name(const std::string& name) {
   checked(impl_, "set_name").name = name;
   return *this;
@@ -113,6 +120,7 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
 
   if (!impl.grad_fn) {  // a leaf: its gradient is the given one
     accumulate_leaf(impl.grad, root_grad.to(impl.data.dtype()));
+    if (impl.grad_ready_hook) impl.grad_ready_hook();
     return;
   }
 
@@ -140,12 +148,34 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
     }
   }
 
+  // Leaves with a grad-ready hook: how many edges (a Node's input slot that wants a gradient)
+  // still lead to each. Every Node in `order` is visited once below, whether a gradient reached
+  // it or not, so the count drops to zero exactly when the leaf's gradient is final.
+  std::unordered_map<VariableImpl*, int64_t> hooked_edges;
+  auto hooked_leaf = [](const Node& node, size_t i) -> VariableImpl* {
+    const Variable& in = node.inputs[i];
+    if (!node.needs_grad[i] || !in.defined() || in.impl()->grad_fn || !in.impl()->grad_ready_hook) return nullptr;
+    return in.impl();
+  };
+  for (Node* node : order)
+    for (size_t i = 0; i < node->inputs.size(); ++i)
+      if (VariableImpl* leaf = hooked_leaf(*node, i)) ++hooked_edges[leaf];
+  auto edges_done = [&](const Node& node) {
+    if (hooked_edges.empty()) return;
+    for (size_t i = 0; i < node.inputs.size(); ++i)
+      if (VariableImpl* leaf = hooked_leaf(node, i))
+        if (--hooked_edges[leaf] == 0) leaf->grad_ready_hook();
+  };
+
   std::unordered_map<Node*, Tensor> pending;
   pending[impl.grad_fn.get()] = root_grad;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
     auto found = pending.find(node);
-    if (found == pending.end()) continue;  // nothing flowed here
+    if (found == pending.end()) {  // nothing flowed here
+      edges_done(*node);
+      continue;
+    }
     Tensor g = std::move(found->second);
     pending.erase(found);
     EMBER_CHECK(node->backward != nullptr, "backward: the graph through '", node->name,
@@ -168,6 +198,7 @@ void Variable::backward(const Tensor& grad, bool retain_graph) const {
         accumulate_leaf(in.impl()->grad, grads[i]);
       }
     }
+    edges_done(*node);
     if (!retain_graph) node->release();
   }
 }

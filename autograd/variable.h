@@ -5,7 +5,9 @@
 // records a Node: the input Variables and a backward lambda that maps the output's gradient
 // to each input's gradient. backward() walks the Nodes in reverse topological order,
 // accumulating gradients; leaves (no grad_fn) accumulate into .grad(). Unless retain_graph is
-// set, each Node drops its lambda (and the tensors it saved) once it has run.
+// set, each Node drops its lambda (and the tensors it saved) once it has run. A leaf may carry a
+// "gradient ready" hook, called as soon as backward has made its last accumulation into that
+// leaf (data parallelism starts reducing a gradient then, while backward goes on).
 #pragma once
 #include <functional>
 #include <memory>
@@ -23,12 +25,16 @@ struct Node;
 // needs_grad[i] says whether inputs[i] wants one, so a backward can skip work.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out, const std::vector<bool>& needs_grad)>;
 
+// A leaf's "gradient ready" hook (Variable::set_grad_ready_hook).
+using GradReadyHook = std::function<void()>;
+
 struct VariableImpl {
   Tensor data;
   Tensor grad;
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;
   std::string name;  // optional, for error messages ("blocks.0.conv.weight")
+  GradReadyHook grad_ready_hook;  // leaves only; empty = none
 };
 
 class Variable {
@@ -49,6 +55,14 @@ class Variable {
   const Tensor& grad() const;  // undefined until a backward reaches this leaf
   void set_grad(const Tensor& g);
   void zero_grad();            // drops the gradient (the next backward allocates a fresh one)
+
+  // A leaf's "gradient ready" hook: each backward that reaches this leaf calls it once, right
+  // after the last edge of the graph that leads to the leaf has been processed, so .grad() is
+  // final for that backward (it is left undefined if no gradient flowed along any edge and none
+  // was there before). Backward calls it on its own thread, while later Nodes are still to run;
+  // an exception it throws ends the backward. One hook per leaf; an empty function removes it.
+  // (dist::GradientSync hooks every parameter to start all-reducing a bucket once it is full.)
+  void set_grad_ready_hook(GradReadyHook hook);
 
   // Backpropagates from this Variable. Without `grad` it must hold one element (grad = 1).
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;

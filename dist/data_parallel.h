@@ -13,8 +13,10 @@
 //
 // Gradients travel in buckets of about bucket_bytes (25 MiB, as PyTorch's DDP), in reverse order
 // of registration (the order backward completes them), one all_reduce per bucket, after
-// backward: not yet overlapped with it. Every trainable parameter takes part on every rank (a
-// missing gradient counts as zeros), so the ranks always issue the same collectives.
+// backward. dist::GradientSync (gradient_sync.h) starts each bucket during backward instead, as
+// soon as its gradients are complete, overlapping the communication with the rest of backward.
+// Every trainable parameter takes part on every rank (a missing gradient counts as zeros), so the
+// ranks always issue the same collectives.
 #pragma once
 #include <cstdint>
 #include <memory>

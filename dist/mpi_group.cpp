@@ -3,6 +3,8 @@
 // itself; errors are returned rather than aborting, and become exceptions naming the collective
 // and MPI's message. MPI is finalised at exit when ember initialised it.
 //
+// all_reduce_async returns the MPI_Iallreduce's request in a Work (test() is one MPI_Test, which
+// also moves the transfer forward); the other collectives are the non-blocking ones too.
 // Every collective is MPI's non-blocking one (MPI_Iallreduce, ...) followed by wait(): it polls
 // MPI_Test (which drives MPI's progress, as the blocking call would) and, past the timeout,
 // throws instead of waiting for ever on a rank that is gone. Polling is tight for the first
@@ -68,16 +70,17 @@ class MpiGroup final : public ProcessGroup {
   int size() const override { return size_; }
   std::string backend() const override { return "mpi"; }
 
-  void all_reduce(const Tensor& t, ReduceOp op) override {
+  void all_reduce(const Tensor& t, ReduceOp op) override { all_reduce_async(t, op)->wait(); }
+
+  std::unique_ptr<Work> all_reduce_async(const Tensor& t, ReduceOp op) override {
     check_collective_tensor("all_reduce", t);
     if (op == ReduceOp::average && t.dtype() == DType::i64)
       throw make_error("all_reduce: average of an i64 tensor (use sum)");
-    MPI_Request req;
+    auto work = std::make_unique<AllReduceWork>(*this, t, op == ReduceOp::average ? 1.0 / size_ : 1.0);
     check(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(count(t, "all_reduce")), mpi_type(t.dtype()),
-                         MPI_SUM, comm_, &req),
+                         MPI_SUM, comm_, &work->req),
           "all_reduce");
-    wait(req, "all_reduce");
-    if (op == ReduceOp::average) scale(t, 1.0 / size_);
+    return work;
   }
 
   void broadcast(const Tensor& t, int root) override {
@@ -111,6 +114,32 @@ class MpiGroup final : public ProcessGroup {
   void abort(int exit_code) override { MPI_Abort(MPI_COMM_WORLD, exit_code); }
 
  private:
+  // An MPI_Iallreduce in flight; the average's division by the size follows its completion.
+  struct AllReduceWork final : Work {
+    AllReduceWork(MpiGroup& group, Tensor t, double k) : group(group), t(std::move(t)), k(k) {}
+    bool test() override {
+      if (done) return true;
+      int complete = 0;
+      check(MPI_Test(&req, &complete, MPI_STATUS_IGNORE), "all_reduce");
+      if (complete) finish();
+      return done;
+    }
+    void wait() override {
+      if (done) return;
+      group.wait(req, "all_reduce");
+      finish();
+    }
+    void finish() {
+      if (k != 1.0) scale(t, k);
+      done = true;
+    }
+    MpiGroup& group;
+    Tensor t;
+    double k;
+    MPI_Request req = MPI_REQUEST_NULL;
+    bool done = false;
+  };
+
   // MPI counts are int: one call carries at most 2^31 − 1 elements.
   static int64_t count(const Tensor& t, const char* what) {
     if (t.numel() > INT32_MAX) throw make_error(what, ": ", t.numel(), " elements, more than one MPI call carries");

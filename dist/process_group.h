@@ -4,6 +4,8 @@
 //   broadcast(t, root)  every rank's t becomes root's t
 //   all_gather(t)       a new tensor (size, t's shape...): row r is rank r's t
 //   barrier()           returns on each rank once every rank has called it
+//   all_reduce_async(t, op)  starts all_reduce and returns at once: a Work to test() or wait()
+//                       for (data parallelism overlaps gradients' all_reduce with backward)
 // Every rank calls the same collectives in the same order with tensors of the same shape and
 // dtype (a mismatch is the caller's bug).
 //
@@ -30,6 +32,19 @@ namespace ember::dist {
 
 enum class ReduceOp { sum, average };
 
+// A collective in flight. wait() returns once it has completed on this rank (its tensor then
+// holds the result) or throws past the group's timeout, like the blocking collectives; test()
+// returns whether it has completed, without waiting, and lets the backend make progress (MPI
+// moves a non-blocking collective forward only inside MPI calls). A Work holds its tensor; it
+// must not outlive its group, and one that is dropped before it completed leaves the group
+// unusable (MPI cannot cancel a collective): the program is expected to stop.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual bool test() = 0;
+  virtual void wait() = 0;
+};
+
 class ProcessGroup {
  public:
   virtual ~ProcessGroup() = default;
@@ -37,6 +52,9 @@ class ProcessGroup {
   virtual int size() const = 0;
   virtual std::string backend() const = 0;
   virtual void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::sum) = 0;  // in place
+  // all_reduce, started: `t` must stay untouched until the Work has completed. The ranks start
+  // their async and blocking collectives in the same order.
+  virtual std::unique_ptr<Work> all_reduce_async(const Tensor& t, ReduceOp op = ReduceOp::sum) = 0;
   virtual void broadcast(const Tensor& t, int root = 0) = 0;                   // in place
   virtual Tensor all_gather(const Tensor& t) = 0;
   virtual void barrier() = 0;

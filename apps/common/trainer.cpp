@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "dist/data_parallel.h"
+#include "dist/gradient_sync.h"
 #include "ember/ember.h"
 #include "nn/layers.h"
 #include "nn/safetensors.h"
@@ -235,6 +236,14 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   if (world > 1) dist::broadcast_module(*model, *group);  // every rank starts from the lead's weights
   // SyncBatchNorm: the ranks' BatchNorm statistics are the global batch's (one process has them anyway).
   if (world > 1 && c.sync_bn) dist::enable_sync_batch_norm(*model, group);
+  // Gradients averaged over the ranks in buckets that start as backward completes them, so the
+  // communication overlaps the rest of backward (dist/gradient_sync.h).
+  std::optional<dist::GradientSync> gradient_sync;
+  if (world > 1) gradient_sync.emplace(*model, group);
+  auto backward = [&](const Variable& loss) {
+    if (gradient_sync) gradient_sync->backward(loss);  // the global batch's gradient on every rank
+    else loss.backward();
+  };
 
   // A resumed run keeps the rows of the epochs its checkpoint had finished and drops any later
   // ones (a run killed after writing a row but before its checkpoint would otherwise repeat it).
@@ -318,15 +327,13 @@ RecipeResult run_recipe(const RecipeConfig& c) {
         throw make_error("training diverged: loss is ", lv, " at epoch ", epoch + 1, ", iteration ", iteration,
                          " (lr ", lr, "); the last good checkpoint is ", result.last_checkpoint,
                          " — lower --lr or enable --clip-grad");
-      loss.backward();
-      if (world > 1) dist::all_reduce_gradients(*model, *group);  // the global batch's gradient on every rank
+      backward(loss);
       if (sam) {
         sam->first_step();
         sam->zero_grad();
         nn::set_batch_norm_stats_frozen(*model, true);  // the second pass must not count this batch again
         Variable logits2;
-        compute_loss(logits2).backward();
-        if (world > 1) dist::all_reduce_gradients(*model, *group);
+        backward(compute_loss(logits2));
         nn::set_batch_norm_stats_frozen(*model, false);
         if (c.clip_grad > 0) optim::clip_grad_norm(model->parameters(), c.clip_grad);
         sam->second_step();
