@@ -67,6 +67,9 @@ struct OpCase {
   std::vector<DType> dtypes = {DType::f32, DType::f64};
   double tol = 1;     // multiplies the dtype's bound (long sums, exp of large values)
   bool grad = true;   // check gradients (the op is differentiable in its value args)
+  // > 0: |result − reference| ≤ atol, replacing the dtype's bound (a statistic of a random draw,
+  // such as the kept fraction of dropout, which is close to its expectation but not equal).
+  double atol = 0;
   // FLOPs of one forward, from the inputs' shapes (0: report GB/s only).
   std::function<double(const std::vector<Shape>&)> flops = {};
   // Bigger inputs for --perf (empty: args).

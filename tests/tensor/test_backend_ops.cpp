@@ -4,7 +4,9 @@
 // EMBER_UNARY_OPS and EMBER_BINARY_OPS (from the lists: adding an op adds its cases), clamp,
 // where, every reduction, softmax/log_softmax/logsumexp, layer_norm, matmul/linear, conv2d,
 // pooling, bilinear resize, cross_entropy and attention; contiguous, strided and broadcast
-// inputs; f32 and f64 (16-bit dtypes for the elementwise ops).
+// inputs; f32 and f64 (16-bit dtypes for the elementwise ops). backend_op_more_cases.h adds
+// batch_norm, random, dropout/drop_path, copy, cat/stack/pad, mul_sum_to, AdamW and SGD.
+// docs/TESTING.md lists every op family's cases.
 //
 //   test_backend_ops                   the checks (as ctest runs them)
 //   test_backend_ops --perf [N] [NAME]  time each case's forward instead (those whose name
@@ -20,6 +22,7 @@
 
 #include "tests/support/op_harness.h"
 #include "tests/support/references.h"
+#include "tests/tensor/backend_op_more_cases.h"
 #include "tests/tensor/backend_op_references.h"
 
 using namespace ember;
@@ -286,6 +289,7 @@ std::vector<OpCase> all_cases() {
   add_softmax_norm(cases);
   add_matmul_conv(cases);
   add_pool_resize_loss(cases);
+  more::add_more_cases(cases);  // batch_norm, random, dropout, copy, shape ops, mul_sum_to, optimizers
   return cases;
 }
 
