@@ -22,6 +22,7 @@
 // scaling, the mask's layout, the dtype conversion, the CUDA launch) is written here from the ops'
 // header comments.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -120,9 +121,21 @@ inline RefTensor dropout_ref(const RefTensor& x, double p, uint64_t seed, bool p
   return r;
 }
 
-// IEEE half by the compiler's _Float16 (round to nearest even); bfloat16 by keeping the top 16
-// bits of the float, rounded to nearest even.
-inline double round_f16(double x) { return static_cast<double>(static_cast<_Float16>(static_cast<float>(x))); }
+// IEEE half, rounded to nearest even, written on the value (not ember's f16 type, and not the
+// compiler's _Float16, which clang lacks on x86 without AVX512-FP16): the float is rounded to a
+// multiple of the half spacing at its magnitude, 2^(e−10) for a normal half of exponent e ≥ −14
+// and 2^−24 below; from 65520 (half way from 65504 to 2^16) up it is infinite. bfloat16 by keeping
+// the top 16 bits of the float, rounded to nearest even.
+inline double round_f16(double x) {
+  const float f = static_cast<float>(x);
+  if (!std::isfinite(f)) return f;
+  const double a = std::fabs(static_cast<double>(f));
+  if (a >= 65520.0) return std::copysign(std::numeric_limits<double>::infinity(), f);
+  int e = 0;
+  std::frexp(a, &e);  // a = m·2^e with m in [0.5, 1): its exponent is e − 1
+  const double spacing = std::ldexp(1.0, std::max(e - 1, -14) - 10);
+  return std::copysign(std::nearbyint(a / spacing) * spacing, f);  // nearbyint: ties to even
+}
 inline double round_bf16(double x) {
   float f = static_cast<float>(x);
   uint32_t u;
