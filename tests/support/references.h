@@ -107,4 +107,18 @@ static_assert(detail::rows_follow(kBinaryReferences, kBinaryOps),
 inline const UnaryReference& reference_of(UnaryOp op) { return kUnaryReferences[static_cast<size_t>(op)]; }
 inline const BinaryReference& reference_of(BinaryOp op) { return kBinaryReferences[static_cast<size_t>(op)]; }
 
+// Where element i (row-major over `out`) of a NumPy-broadcast operand of shape `in` is.
+inline int64_t broadcast_index(const Shape& out, const Shape& in, int64_t i) {
+  int64_t index = 0, stride = 1;
+  int64_t k = static_cast<int64_t>(in.size()) - 1;
+  for (int64_t d = static_cast<int64_t>(out.size()) - 1; d >= 0; --d, --k) {
+    int64_t coord = i % out[d];
+    i /= out[d];
+    if (k < 0) continue;
+    if (in[k] != 1) index += coord * stride;
+    stride *= in[k];
+  }
+  return index;
+}
+
 }  // namespace ember::testing

@@ -11,19 +11,7 @@
 
 namespace ember::testing::refs {
 
-// Where element i (row-major over `out`) of a NumPy-broadcast operand of shape `in` is.
-inline int64_t broadcast_index(const Shape& out, const Shape& in, int64_t i) {
-  int64_t index = 0, stride = 1;
-  int64_t k = static_cast<int64_t>(in.size()) - 1;
-  for (int64_t d = static_cast<int64_t>(out.size()) - 1; d >= 0; --d, --k) {
-    int64_t coord = i % out[d];
-    i /= out[d];
-    if (k < 0) continue;
-    if (in[k] != 1) index += coord * stride;
-    stride *= in[k];
-  }
-  return index;
-}
+using testing::broadcast_index;  // tests/support/references.h
 
 inline Shape broadcast(const Shape& a, const Shape& b) {
   Shape out(std::max(a.size(), b.size()), 1);

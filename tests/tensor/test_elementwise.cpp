@@ -24,25 +24,13 @@ const double kInf = std::numeric_limits<double>::infinity();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The float64 references, one row per op of each list (tests/support/references.h).
+using ember::testing::broadcast_index;
 using ember::testing::reference_of;
 
 bool is_comparison(BinaryOp op) { return binary_op_compares(op); }
 double ref_binary(BinaryOp op, double a, double b) { return reference_of(op).f(a, b); }
 double ref_derivative(UnaryOp op, double x) { return reference_of(op).df(x); }
 
-// Where output element i (row-major over `out`) reads an operand of shape `in` broadcast to it.
-int64_t broadcast_index(const Shape& out, const Shape& in, int64_t i) {
-  int64_t index = 0, stride = 1;
-  int64_t k = static_cast<int64_t>(in.size()) - 1;
-  for (int64_t d = static_cast<int64_t>(out.size()) - 1; d >= 0; --d, --k) {
-    int64_t coord = i % out[d];
-    i /= out[d];
-    if (k < 0) continue;
-    if (in[k] != 1) index += coord * stride;
-    stride *= in[k];
-  }
-  return index;
-}
 
 std::vector<double> ref_binary_all(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out) {
   auto va = values(a), vb = values(b);
