@@ -38,18 +38,14 @@ std::vector<std::string> nccl_library_candidates() {
   return c;
 }
 
+#ifdef EMBER_WITH_NCCL
+
 namespace {
 
 constexpr const char* kNcclHint =
     "NCCL carries ember's CUDA tensors between ranks: install it (Debian/Ubuntu: libnccl2; it also ships in "
     "PyTorch's nvidia-nccl wheel), or point EMBER_NCCL_LIBRARY at its libnccl.so.2";
 constexpr int kMinNcclVersion = 21400;  // 2.14: non-blocking communicators, ncclCommFinalize
-
-}  // namespace
-
-#ifdef EMBER_WITH_NCCL
-
-namespace {
 
 // The NCCL functions ember calls, resolved from the opened library (types from nccl.h).
 struct NcclApi {
@@ -111,7 +107,6 @@ ncclDataType_t nccl_type(DType t, const char* collective) {
     default: throw make_error(collective, ": dtype ", dtype_name(t), " not supported by NCCL here (f32, f64, bf16, f16, i32, i64, u8)");
   }
 }
-
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

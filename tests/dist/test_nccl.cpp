@@ -431,10 +431,11 @@ namespace {
 
 // One process: a one-rank NCCL group for CUDA tensors (the routed group over the one-process
 // group); under mpirun: default_group() (MPI + NCCL).
+// Never destroyed: its NCCL communicator must not be torn down after the CUDA runtime at exit.
 std::shared_ptr<ProcessGroup> routed() {
-  static std::shared_ptr<ProcessGroup> g =
-      launched_by_mpirun() ? default_group() : device_routed_group(single_process_group());
-  return g;
+  static auto* g = new std::shared_ptr<ProcessGroup>(launched_by_mpirun() ? default_group()
+                                                                          : device_routed_group(single_process_group()));
+  return *g;
 }
 
 // Skips (visibly) when this host has fewer GPUs than ranks; returns this rank's device.
