@@ -109,10 +109,9 @@ class DeviceRoutedGroup final : public ProcessGroup {
   void broadcast(const Tensor& t, int root) override { of(t, "broadcast").broadcast(t, root); }
   Tensor all_gather(const Tensor& t) override { return of(t, "all_gather").all_gather(t); }
   void barrier() override { cpu_->barrier(); }
-  void abort(int exit_code) override {
-    if (cuda_) cuda_->abort(exit_code);
-    cpu_->abort(exit_code);
-  }
+  // The CPU group's abort ends every process (MPI_Abort); the NCCL communicator is not aborted
+  // first: ncclCommAbort on a wedged communicator may itself wait, and the processes' end frees it.
+  void abort(int exit_code) override { cpu_->abort(exit_code); }
 
  private:
   ProcessGroup& of(const Tensor& t, const char* collective) {

@@ -87,7 +87,7 @@ CollectiveBackend collective_backend(Device device);
 // on the first CUDA collective by make_cuda(device) (default: nccl_group(*cpu, device), a
 // collective over `cpu`; every rank reaches it at the same collective, since all ranks issue the
 // same collectives in the same order). A rank's CUDA tensors must all be on one device. barrier()
-// is the CPU group's; abort() aborts the CUDA group, then the CPU group's abort ends every rank.
+// and abort() are the CPU group's (MPI_Abort ends every process, NCCL's communicator with it).
 // default_group() is one of these over MPI's world when launched by mpirun.
 std::shared_ptr<ProcessGroup> device_routed_group(
     std::shared_ptr<ProcessGroup> cpu,
