@@ -10,7 +10,8 @@
 // the gradients averaged every step — in buckets during backward (dist::GradientSync, --bucket-mb)
 // or, with --no-overlap, after it (dist::all_reduce_gradients). Rank 0 alone prints the global
 // batch's img/s, and on stderr what the all-reduce carried and how much of backward was left when
-// each bucket started. BatchNorm is per rank (no --sync-bn), as PyTorch DDP's default.
+// each bucket started. BatchNorm is per rank (no --sync-bn), as PyTorch DDP's default. With
+// --device cuda each rank takes the GPU of its local rank and the gradients go through NCCL.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,7 @@
 
 #include "apps/common/models.h"
 #include "dist/gradient_sync.h"
+#include "dist/nccl_group.h"
 #include "ember/ember.h"
 #include "optim/adam.h"
 
@@ -46,7 +48,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) cpu::set_num_threads(static_cast<int>(threads));
-    Device dev = Device::parse(device);
+    std::shared_ptr<dist::ProcessGroup> group = dist::default_group();
+    // Under mpirun "cuda" is this rank's GPU (its local rank); CUDA gradients then go through NCCL.
+    Device dev = dist::rank_device(device, *group);
     std::string internal = model_name;
     apps::ModelOptions mo;
     mo.num_classes = classes;
@@ -60,7 +64,6 @@ int main(int argc, char** argv) {
       mo.dropout = 0.2;
       mo.drop_path = 0.2;
     }
-    std::shared_ptr<dist::ProcessGroup> group = dist::default_group();
     const int world = group->size();
     const bool lead = group->rank() == 0;
     if (batch % world != 0)

@@ -43,7 +43,8 @@ std::vector<std::string> model_layout(const nn::Module& model);
 
 constexpr int64_t kDefaultBucketBytes = 25 << 20;
 
-// Returns the number of buckets (all_reduce calls) it made.
+// Returns the number of buckets (all_reduce calls) it made. Parameters may be on the CPU or on a
+// GPU (a bucket holds one dtype on one device; CUDA buckets go through NCCL with default_group()).
 int64_t all_reduce_gradients(nn::Module& model, ProcessGroup& group, int64_t bucket_bytes = kDefaultBucketBytes);
 
 // SyncBatchNorm: every BatchNorm2d of `model` computes its training statistics (and its
@@ -52,5 +53,13 @@ int64_t all_reduce_gradients(nn::Module& model, ProcessGroup& group, int64_t buc
 // one process at N·B. Three small all_reduces per BatchNorm per step (2C + 1 + 2C values). Returns
 // how many layers it set; `group` is kept alive by them.
 int64_t enable_sync_batch_norm(nn::Module& model, std::shared_ptr<ProcessGroup> group);
+
+// A bucket's flat buffer and its parameters' gradients, for all_reduce_gradients and GradientSync:
+// copy_gradients_to_flat fills `flat` (Σ numel, the parameters' dtype and device) with each
+// gradient in turn (zeros for a parameter without one); copy_flat_to_gradients copies the reduced
+// values back (into the gradient when it is contiguous, else into a new one). On a GPU both are
+// copies on the current stream.
+void copy_gradients_to_flat(const std::vector<Variable>& params, const Tensor& flat);
+void copy_flat_to_gradients(const Tensor& flat, std::vector<Variable>& params);
 
 }  // namespace ember::dist

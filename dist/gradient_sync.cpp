@@ -2,7 +2,6 @@
 #include "dist/gradient_sync.h"
 
 #include <chrono>
-#include <cstring>
 
 #include "tensor/error.h"
 
@@ -32,15 +31,11 @@ GradientSync::~GradientSync() {
 std::vector<Variable> GradientSync::trainable() const {
   std::vector<Variable> params;
   for (const Variable& p : model_.parameters())
-    if (p.requires_grad()) {
-      EMBER_CHECK(p.device().is_cpu(), "GradientSync: parameter '", p.name(), "' on ", p.device().str(),
-                  "; only CPU (NCCL is not built yet)");
-      params.push_back(p);
-    }
+    if (p.requires_grad()) params.push_back(p);
   return params;
 }
 
-// Reverse registration order; a new bucket where the dtype changes or the bucket would outgrow
+// Reverse registration order; a new bucket where the dtype or the device changes or the bucket would outgrow
 // its size (the first's is first_bucket_bytes_). Each parameter's hook names its bucket.
 void GradientSync::cut_buckets(const std::vector<Variable>& params) {
   for (Bucket& b : buckets_)
@@ -52,7 +47,8 @@ void GradientSync::cut_buckets(const std::vector<Variable>& params) {
     Variable p = *it;
     const int64_t n = static_cast<int64_t>(p.data().nbytes());
     const int64_t cap = buckets_.size() == 1 ? first_bucket_bytes_ : bucket_bytes_;
-    if (buckets_.empty() || p.dtype() != buckets_.back().params.front().dtype() || bytes + n > cap) {
+    if (buckets_.empty() || p.dtype() != buckets_.back().params.front().dtype() ||
+        p.device() != buckets_.back().params.front().device() || bytes + n > cap) {
       buckets_.emplace_back();
       bytes = 0;
     }
@@ -65,7 +61,7 @@ void GradientSync::cut_buckets(const std::vector<Variable>& params) {
   for (Bucket& b : buckets_) {
     int64_t total = 0;
     for (const Variable& p : b.params) total += p.numel();
-    b.flat = empty({total}, b.params.front().dtype());
+    b.flat = empty({total}, b.params.front().dtype(), b.params.front().device());
   }
 }
 
@@ -135,15 +131,10 @@ void GradientSync::start_ready_buckets() {
 }
 
 // Copies the bucket's gradients (zeros for a missing one) into its flat buffer and starts the
-// averaging all_reduce.
+// averaging all_reduce. On a GPU the copies are enqueued on the current stream, after the
+// kernels that produced the gradients, and NCCL's all_reduce waits for them (nccl_group.h).
 void GradientSync::start(Bucket& b) {
-  char* dst = static_cast<char*>(b.flat.data_ptr());
-  for (const Variable& p : b.params) {
-    const size_t bytes = p.data().nbytes();
-    if (p.grad().defined()) std::memcpy(dst, p.grad().contiguous().data_ptr(), bytes);
-    else std::memset(dst, 0, bytes);
-    dst += bytes;
-  }
+  copy_gradients_to_flat(b.params, b.flat);
   b.work = group_->all_reduce_async(b.flat, ReduceOp::average);
   started_at_.push_back(now_seconds());
   stats_.bucket_bytes.push_back(static_cast<int64_t>(b.flat.nbytes()));
@@ -161,16 +152,9 @@ void GradientSync::poll() {
 void GradientSync::finish() {
   while (next_start_ < buckets_.size()) start(buckets_[next_start_++]);  // parameters backward did not reach
   for (Bucket& b : buckets_) {
-    b.work->wait();
+    b.work->wait();  // on a GPU: the current stream now runs after the all_reduce
     b.work.reset();
-    const char* src = static_cast<const char*>(b.flat.data_ptr());
-    for (Variable& p : b.params) {
-      const bool in_place = p.grad().defined() && p.grad().is_contiguous();
-      Tensor g = in_place ? p.grad() : empty(p.shape(), p.dtype());
-      std::memcpy(g.data_ptr(), src, g.nbytes());
-      src += g.nbytes();
-      if (!in_place) p.set_grad(g);
-    }
+    copy_flat_to_gradients(b.flat, b.params);
   }
 }
 

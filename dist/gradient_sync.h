@@ -17,7 +17,11 @@
 // (Variable::set_grad_ready_hook): when the last parameter of a bucket has its final gradient,
 // the bucket's gradients are copied into its flat buffer and a non-blocking averaging all_reduce
 // starts (MPI_Iallreduce) while backward goes on to earlier layers; each later hook polls the
-// buckets in flight, which is what moves MPI's transfer forward. Buckets start strictly in order
+// buckets in flight, which is what moves MPI's transfer forward. Parameters on a GPU (a bucket
+// holds one device) go through NCCL with default_group(): the bucket's copies are enqueued on the
+// current stream, ncclAllReduce runs on the group's communication stream once they are done (a
+// CUDA event), and before the averages are copied back the current stream waits for it, so the
+// optimizer step that follows reads them (dist/nccl_group.h). Buckets start strictly in order
 // (one that fills early waits for those before it), so every rank issues the same collectives
 // in the same order. When loss.backward() returns, the buckets not yet started start (a
 // parameter backward did not reach counts as zeros, so the ranks still agree), each is waited

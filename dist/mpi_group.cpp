@@ -113,6 +113,15 @@ class MpiGroup final : public ProcessGroup {
 
   void abort(int exit_code) override { MPI_Abort(MPI_COMM_WORLD, exit_code); }
 
+  // The ranks sharing this rank's host: MPI_Comm_split_type(shared), a collective of the group.
+  void host_placement(int& local_rank, int& local_size) {
+    MPI_Comm local = MPI_COMM_NULL;
+    check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
+    MPI_Comm_rank(local, &local_rank);
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+  }
+
  private:
   // An MPI_Iallreduce in flight; the average's division by the size follows its completion.
   struct AllReduceWork final : Work {
@@ -183,6 +192,13 @@ class MpiGroup final : public ProcessGroup {
 
 }  // namespace
 
+bool mpi_host_placement(ProcessGroup& group, int& local_rank, int& local_size) {
+  auto* mpi = dynamic_cast<MpiGroup*>(&group);
+  if (!mpi) return false;
+  mpi->host_placement(local_rank, local_size);
+  return true;
+}
+
 std::shared_ptr<ProcessGroup> mpi_world() {
   static std::mutex m;
   static std::shared_ptr<ProcessGroup> world;
@@ -194,6 +210,8 @@ std::shared_ptr<ProcessGroup> mpi_world() {
 #else
 
 bool have_mpi() { return false; }
+
+bool mpi_host_placement(ProcessGroup&, int&, int&) { return false; }
 
 std::shared_ptr<ProcessGroup> mpi_world() {
   throw make_error("mpi_world: ember was built without MPI (install libopenmpi-dev and rebuild: scripts/setup does)");

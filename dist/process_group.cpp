@@ -3,13 +3,25 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 
+#include "dist/nccl_group.h"
 #include "tensor/error.h"
 #include "tensor/ops/shape_ops.h"
 
 namespace ember::dist {
 
 namespace {
+
+// One process: CPU tensors as MPI takes them (a program run alone meets the refusals it would meet
+// under mpirun), CUDA tensors contiguous (NCCL's dtypes are checked where NCCL runs).
+void check_any_tensor(const char* collective, const Tensor& t) {
+  if (t.defined() && t.device().is_cuda()) {
+    if (!t.is_contiguous()) throw make_error(collective, ": tensor ", t.shape_str(), " is not contiguous");
+    return;
+  }
+  check_collective_tensor(collective, t);
+}
 
 // A collective that completed when it started.
 class DoneWork final : public Work {
@@ -23,17 +35,17 @@ class SingleProcessGroup final : public ProcessGroup {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::string backend() const override { return "single"; }
-  void all_reduce(const Tensor& t, ReduceOp) override { check_collective_tensor("all_reduce", t); }
+  void all_reduce(const Tensor& t, ReduceOp) override { check_any_tensor("all_reduce", t); }
   std::unique_ptr<Work> all_reduce_async(const Tensor& t, ReduceOp op) override {
     all_reduce(t, op);
     return std::make_unique<DoneWork>();
   }
   void broadcast(const Tensor& t, int root) override {
-    check_collective_tensor("broadcast", t);
+    check_any_tensor("broadcast", t);
     if (root != 0) throw make_error("broadcast: root ", root, " is not a rank of a group of 1");
   }
   Tensor all_gather(const Tensor& t) override {
-    check_collective_tensor("all_gather", t);
+    check_any_tensor("all_gather", t);
     Shape s = t.shape();
     s.insert(s.begin(), 1);
     return t.clone().reshape(s);
@@ -47,7 +59,8 @@ class SingleProcessGroup final : public ProcessGroup {
 void check_collective_tensor(const char* collective, const Tensor& t) {
   if (!t.defined()) throw make_error(collective, ": undefined tensor");
   if (!t.device().is_cpu())
-    throw make_error(collective, ": tensor on ", t.device().str(), "; only CPU tensors are supported (NCCL is not built yet)");
+    throw make_error(collective, ": tensor on ", t.device().str(), ": the MPI backend carries CPU tensors (CUDA tensors go "
+                     "through NCCL: dist::default_group() routes them there)");
   if (!t.is_contiguous()) throw make_error(collective, ": tensor ", t.shape_str(), " is not contiguous");
   if (t.dtype() != DType::f32 && t.dtype() != DType::f64 && t.dtype() != DType::i64)
     throw make_error(collective, ": dtype ", dtype_name(t.dtype()), " not supported (f32, f64 or i64)");
@@ -72,7 +85,13 @@ bool launched_by_mpirun() {
 }
 
 std::shared_ptr<ProcessGroup> default_group() {
-  return launched_by_mpirun() ? mpi_world() : single_process_group();
+  if (!launched_by_mpirun()) return single_process_group();
+  static std::mutex m;
+  // Never destroyed: an NCCL communicator must not be torn down after the CUDA runtime at exit.
+  static auto* world = new std::shared_ptr<ProcessGroup>();
+  std::lock_guard<std::mutex> lock(m);
+  if (!*world) *world = device_routed_group(mpi_world());
+  return *world;
 }
 
 }  // namespace ember::dist

@@ -18,10 +18,13 @@
 // mpirun itself, which ends the others and names it.
 //
 // Backends: one process (no MPI at all: every collective is the identity, all_gather adds the
-// leading 1), and MPI for CPU tensors (ranks launched by `mpirun -np N ...`; built when CMake finds
-// MPI, EMBER_WITH_MPI). MPI's own engine does the communication; ember adds no transport. Tensors
-// must be contiguous CPU tensors of f32, f64 or i64; anything else is refused with a message that
-// names the collective and what was wrong. CUDA tensors (NCCL) are not supported yet.
+// leading 1; tensors on any device), MPI for CPU tensors (ranks launched by `mpirun -np N ...`;
+// built when CMake finds MPI, EMBER_WITH_MPI), and NCCL for CUDA tensors (dist/nccl_group.h; in
+// CUDA builds, the library opened at run time). default_group() under mpirun routes each tensor to
+// the backend of its device: MPI for CPU tensors, NCCL for CUDA ones. MPI's and NCCL's own engines
+// do the communication; ember adds no transport. The MPI backend carries contiguous CPU tensors of
+// f32, f64 or i64; anything else is refused with a message that names the collective and what was
+// wrong.
 #pragma once
 #include <memory>
 #include <string>
@@ -73,7 +76,9 @@ std::shared_ptr<ProcessGroup> mpi_world();
 // True when this process was started by mpirun (Open MPI's or a PMI launcher's variables).
 bool launched_by_mpirun();
 
-// mpi_world() when launched by mpirun, else single_process_group(): what a program uses.
+// What a program uses: when launched by mpirun, MPI's world with CUDA tensors routed to NCCL
+// (device_routed_group(mpi_world()), dist/nccl_group.h), the same object at every call; else
+// single_process_group().
 std::shared_ptr<ProcessGroup> default_group();
 
 // The collective timeout in seconds from EMBER_DIST_TIMEOUT (default 1800; 0 = none); an Error for
@@ -83,7 +88,11 @@ double collective_timeout_seconds();
 // Whether this build has the MPI backend.
 bool have_mpi();
 
-// Checks shared by the backends: a contiguous CPU tensor of a dtype the collectives carry.
+// The MPI backend's check: a contiguous CPU tensor of a dtype it carries (f32, f64, i64).
 void check_collective_tensor(const char* collective, const Tensor& t);
+
+// For an MPI group: this rank's index among the ranks on its host, and their count
+// (MPI_Comm_split_type, MPI_COMM_TYPE_SHARED); false for any other group.
+bool mpi_host_placement(ProcessGroup& group, int& local_rank, int& local_size);
 
 }  // namespace ember::dist

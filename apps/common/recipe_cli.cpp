@@ -2,6 +2,7 @@
 
 #include "apps/common/cli_checks.h"
 #include "apps/common/pretrained.h"
+#include "dist/nccl_group.h"
 #include "dist/process_group.h"
 
 #include <CLI/CLI.hpp>
@@ -86,7 +87,8 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
       c.init = resolve_pretrained(c.pretrained);
       std::cerr << "pretrained: " << (c.init == c.pretrained ? c.init : c.pretrained + " -> " + c.init) << "\n";
     }
-    c.device = Device::parse(device);
+    // Under mpirun "cuda" is this rank's GPU (its local rank; CUDA tensors then go through NCCL).
+    c.device = dist::rank_device(device, *dist::default_group());
     if (c.asam && c.sam_rho <= 0) throw make_error("--asam needs --sam RHO (> 0)");
     if (c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs == 0)
       throw make_error("no epochs to run: --head-epochs, --warmup, --hold and --cooldown are all 0");
