@@ -50,10 +50,15 @@ void set_cpu_isa(CpuIsa isa);  // for tests and benchmarks; throws when the proc
 //        across lanes at the end. This is the form of a weight gradient (dw = g·xᵀ summed over
 //        thousands of positions into a small matrix), where packing would copy far more than the
 //        GEMM reuses.
+//  tile_rows: the same tile with a read in place, not packed: row i of the tile's a at a + i·lda,
+//        its k values contiguous (a row-major a: the activations of a linear layer). Packing such
+//        an a is a transpose of every panel, a scalar gather that took a third of the GEMM's time
+//        at ViT's shapes (k = 192, n = 192: each panel is reused for only a few panels of b).
 struct GemmKernel {
   CpuIsa isa;
   int mr, nr;
   void (*tile)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+  void (*tile_rows)(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate);
   int dr, dc;
   void (*dot)(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
               int cols, bool accumulate);

@@ -190,7 +190,7 @@ TEST(Attention, StridedInputsAreReadCorrectly) {
 
 TEST(Attention, BackwardMatchesReferenceOnBothParallelPaths) {
   ThreadsGuard restore;
-  const int64_t N = 70, M = 150;  // several query and key blocks
+  const int64_t N = 140, M = 300;  // several query and key blocks (of up to 128 rows)
   for (int threads : {1, 8}) {     // 1: a head per task; 8 (> B·H): key blocks, then query blocks
     cpu::set_num_threads(threads);
     for (int64_t d : {8, 32}) {

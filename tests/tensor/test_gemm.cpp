@@ -25,7 +25,9 @@ struct Case {
 // c (m, n) stored with row stride ldc > n so that writes past a row's end would be seen.
 void check_case(const Case& s, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> a(s.m * s.k), b(s.k * s.n);
+  // A row-major a has rows lda = k + 5 apart (a view into a wider matrix: read in place).
+  const int64_t lda = s.k + 5;
+  std::vector<float> a(s.ta ? s.m * s.k : s.m * lda), b(s.k * s.n);
   for (float& v : a) v = u(rng);
   for (float& v : b) v = u(rng);
   const int64_t ldc = s.n + 3;
@@ -33,7 +35,7 @@ void check_case(const Case& s, std::mt19937& rng) {
   for (float& v : c) v = u(rng);
   const std::vector<float> c0 = c;
   // a is (m, k): stored row-major, or as its transpose (k, m) row-major when ta.
-  MatrixView<float> av = s.ta ? MatrixView<float>{a.data(), 1, s.m} : MatrixView<float>{a.data(), s.k, 1};
+  MatrixView<float> av = s.ta ? MatrixView<float>{a.data(), 1, s.m} : MatrixView<float>{a.data(), lda, 1};
   MatrixView<float> bv = s.tb ? MatrixView<float>{b.data(), 1, s.k} : MatrixView<float>{b.data(), s.n, 1};
   gemm<float>(s.m, s.n, s.k, av, bv, c.data(), ldc, s.accumulate);
   for (int64_t i = 0; i < s.m; ++i) {
@@ -62,6 +64,9 @@ const std::vector<Case> kCases = {
     // a·bᵀ with a long k: the dot kernels, with k's tail past the last full vector and k past
     // one block of the dot loop
     {9, 10, 301, false, true, false},   {5, 7, 4500, false, true, true},   {13, 6, 257, false, true, true},
+    // a row-major a read in place (tile_rows) beside a packed last partial panel, across mc and kc
+    // blocks; a long k with a large output (packed, not the dot kernel) with b transposed
+    {205, 70, 530, false, false, true}, {400, 64, 300, false, true, false}, {61, 35, 700, false, true, true},
 };
 
 class GemmIsa : public ::testing::TestWithParam<CpuIsa> {
