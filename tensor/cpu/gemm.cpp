@@ -164,16 +164,27 @@ void sgemm_dot(const GemmKernel& kern, int64_t m, int64_t n, int64_t k, MatrixVi
   }
 }
 
+// c = or += bias (n) on every row: how the paths without a bias epilogue take one.
+template <class T>
+void add_bias_rows(int64_t m, int64_t n, const T* bias, T* c, int64_t ldc, bool accumulate) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + bias[j] : bias[j];
+}
+
 void sgemm(int64_t m, int64_t n, int64_t k, MatrixView<float> a, MatrixView<float> b, float* c, int64_t ldc,
-           bool accumulate) {
+           bool accumulate, const float* bias) {
   if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
-    return;
-  }
   const GemmKernel kern = active_kernel();
-  if (use_dot(m, n, k, a, b)) {
+  if (k <= 0 || use_dot(m, n, k, a, b)) {
+    if (bias) {
+      add_bias_rows(m, n, bias, c, ldc, accumulate);
+      accumulate = true;
+    }
+    if (k <= 0) {
+      if (!accumulate)
+        for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+      return;
+    }
     sgemm_dot(kern, m, n, k, a, b, c, ldc, accumulate);
     return;
   }
@@ -184,11 +195,13 @@ void sgemm(int64_t m, int64_t n, int64_t k, MatrixView<float> a, MatrixView<floa
   float* apack = thread_scratch<float>(kGemmPackA, mc_max * kKC);
   float* bpack = thread_scratch<float>(kGemmPackB, kKC * ((kNC + nr - 1) / nr) * nr);
   alignas(64) float edge[16 * 32];  // a tile that sticks out of c (mr ≤ 16, nr ≤ 32)
+  alignas(64) float edge_bias[32];  // the bias of such a tile, zero-padded to nr
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t nc = std::min(kNC, n - jc);
     for (int64_t pc = 0; pc < k; pc += kKC) {
       const int64_t kc = std::min(kKC, k - pc);
       const bool acc = accumulate || pc > 0;
+      const float* block_bias = pc == 0 ? bias : nullptr;  // added once, with the first k block
       pack_b({b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, kc, nc, nr, bpack);
       for (int64_t ic = 0; ic < m; ic += mc_max) {
         const int64_t mc = std::min(mc_max, m - ic);
@@ -198,6 +211,12 @@ void sgemm(int64_t m, int64_t n, int64_t k, MatrixView<float> a, MatrixView<floa
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t cols = std::min<int64_t>(nr, nc - jr);
           const float* bp = bpack + (jr / nr) * kc * nr;
+          const float* tile_bias = block_bias ? block_bias + jc + jr : nullptr;
+          if (tile_bias && cols < nr) {
+            std::copy(tile_bias, tile_bias + cols, edge_bias);
+            std::fill(edge_bias + cols, edge_bias + nr, 0.0f);
+            tile_bias = edge_bias;
+          }
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t rows = std::min<int64_t>(mr, mc - ir);
             const bool in_place = ir < full;
@@ -206,8 +225,8 @@ void sgemm(int64_t m, int64_t n, int64_t k, MatrixView<float> a, MatrixView<floa
             const bool whole = rows == mr && cols == nr;
             float* out = whole ? ct : edge;
             const int64_t ldo = whole ? ldc : nr;
-            if (in_place) kern.tile_rows(kc, ap, a.rs, bp, out, ldo, whole && acc);
-            else kern.tile(kc, ap, bp, out, ldo, whole && acc);
+            if (in_place) kern.tile_rows(kc, ap, a.rs, bp, out, ldo, whole && acc, tile_bias);
+            else kern.tile(kc, ap, bp, out, ldo, whole && acc, tile_bias);
             if (whole) continue;
             for (int64_t i = 0; i < rows; ++i)
               for (int64_t j = 0; j < cols; ++j) ct[i * ldc + j] = acc ? ct[i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
@@ -245,13 +264,18 @@ void set_cpu_isa(CpuIsa isa) {
 
 template <>
 void gemm<float>(int64_t m, int64_t n, int64_t k, MatrixView<float> a, MatrixView<float> b, float* c, int64_t ldc,
-                 bool accumulate) {
-  sgemm(m, n, k, a, b, c, ldc, accumulate);
+                 bool accumulate, const float* bias) {
+  sgemm(m, n, k, a, b, c, ldc, accumulate, bias);
 }
 
 template <>
 void gemm<double>(int64_t m, int64_t n, int64_t k, MatrixView<double> a, MatrixView<double> b, double* c,
-                  int64_t ldc, bool accumulate) {
+                  int64_t ldc, bool accumulate, const double* bias) {
+  if (m <= 0 || n <= 0) return;
+  if (bias) {
+    add_bias_rows(m, n, bias, c, ldc, accumulate);
+    accumulate = true;
+  }
   using Strided = Eigen::Map<const Eigen::MatrixXd, Eigen::Unaligned, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
   using Out = Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
                          Eigen::OuterStride<>>;
