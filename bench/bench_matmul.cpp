@@ -155,6 +155,34 @@ void bench_ember_cpu(benchmark::State& state, GemmShape s, cpu::CpuIsa isa) {
   set_flops(state, s, measured_peak(isa));
 }
 
+// The three products of a fully connected layer as autograd runs them (autograd/functions/matmul.cpp),
+// x (rows, in), w (out, in), g (rows, out): forward y = x·wᵀ + bias, input gradient g·w, weight
+// gradient gᵀ·x. The ViT-Ti layers on a batch of 64 images of 65 tokens.
+struct LinearShape {
+  std::string name;
+  int64_t rows, in, out;
+};
+const std::vector<LinearShape> kLinearShapes{{"qkv_4160x192x576", 4160, 192, 576},
+                                             {"proj_4160x192x192", 4160, 192, 192},
+                                             {"fc1_4160x192x768", 4160, 192, 768},
+                                             {"fc2_4160x768x192", 4160, 768, 192}};
+enum class LinearProduct { forward, grad_input, grad_weight };
+
+void bench_ember_linear(benchmark::State& state, LinearShape s, LinearProduct which, cpu::CpuIsa isa) {
+  cpu::set_num_threads(bench_threads());
+  cpu::set_cpu_isa(isa);
+  Generator gen(1);
+  Tensor x = rand({s.rows, s.in}, DType::f32, Device::cpu(), &gen), w = rand({s.out, s.in}, DType::f32, Device::cpu(), &gen);
+  Tensor bias = rand({s.out}, DType::f32, Device::cpu(), &gen), g = rand({s.rows, s.out}, DType::f32, Device::cpu(), &gen);
+  for (auto _ : state) {
+    Tensor c = which == LinearProduct::forward      ? linear(x, w, bias)
+               : which == LinearProduct::grad_input ? matmul(g, w)
+                                                    : matmul(g.t(), x);
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+  set_flops(state, {s.name, s.rows, s.in, s.out}, measured_peak(isa));
+}
+
 // The plain Eigen product with Eigen's own threads, for comparison with ember's panels.
 void bench_eigen_threads(benchmark::State& state, GemmShape s) {
   cpu::set_num_threads(bench_threads());  // also Eigen::setNbThreads
@@ -230,6 +258,13 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((std::string("cpu/ember_") + cpu::isa_name(*it) + "/" + s.name).c_str(),
                                    bench_ember_cpu, s, *it)
           ->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (auto it = isas.rbegin(); it != isas.rend() && *it != cpu::CpuIsa::portable; ++it)
+    for (const LinearShape& s : kLinearShapes)
+      for (auto [which, tag] : {std::pair{LinearProduct::forward, "fwd"}, std::pair{LinearProduct::grad_input, "dx"},
+                                std::pair{LinearProduct::grad_weight, "dw"}})
+        benchmark::RegisterBenchmark((std::string("cpu/ember_") + cpu::isa_name(*it) + "/linear_" + tag + "/" + s.name).c_str(),
+                                     bench_ember_linear, s, which, *it)
+            ->UseRealTime()->Unit(benchmark::kMillisecond);
 #ifdef EMBER_BENCH_HAVE_BLAS
   for (const GemmShape& s : kShapes)
     benchmark::RegisterBenchmark(("cpu/openblas/" + s.name).c_str(), bench_openblas, s)->UseRealTime()->Unit(benchmark::kMillisecond);

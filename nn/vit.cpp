@@ -48,9 +48,7 @@ MultiHeadAttention::MultiHeadAttention(int64_t dim, int64_t num_heads, Generator
 Variable MultiHeadAttention::forward(const Variable& x) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), hd = D / heads;
   Variable qkv_out = reshape(qkv->forward(x), {B, N, 3, heads, hd});  // (B, N, 3, H, hd)
-  Variable qkv_heads = permute(qkv_out, {2, 0, 3, 1, 4});              // (3, B, H, N, hd)
-  Variable q = select(qkv_heads, 0, 0), k = select(qkv_heads, 0, 1), v = select(qkv_heads, 0, 2);
-  Variable o = scaled_dot_product_attention(q, k, v);                  // (B, H, N, hd)
+  Variable o = scaled_dot_product_attention_qkv(qkv_out);              // (B, H, N, hd)
   o = reshape(transpose(o, 1, 2), {B, N, D});
   return proj->forward(o);
 }

@@ -29,8 +29,12 @@ struct MatrixView {
   int64_t rs, cs;
 };
 
+// With bias (n values, or null) it is added to every row: c = a·b + bias, or c += a·b + bias. The
+// f32 kernels start their accumulators from it, so it costs no pass over c (preloading c with the
+// bias and accumulating onto it wrote and read the whole output once more: 9.6 MB per ViT qkv).
 template <class T>
-void gemm(int64_t m, int64_t n, int64_t k, MatrixView<T> a, MatrixView<T> b, T* c, int64_t ldc, bool accumulate);
+void gemm(int64_t m, int64_t n, int64_t k, MatrixView<T> a, MatrixView<T> b, T* c, int64_t ldc, bool accumulate,
+          const T* bias = nullptr);
 
 // The micro-kernel variants, in order of preference, and the one in use.
 enum class CpuIsa { portable, avx2, avx512 };
@@ -43,17 +47,24 @@ CpuIsa cpu_isa();
 void set_cpu_isa(CpuIsa isa);  // for tests and benchmarks; throws when the processor lacks it
 
 // The micro-kernels of one instruction set.
-//  tile: c (mr×nr, rows ldc apart) = or += a·b over k steps, where a is packed k×mr (the mr values
-//        of column p of the tile's rows at a + p·mr) and b packed k×nr, both 64-byte aligned.
+//  tile: c (mr×nr, rows ldc apart) = or += a·b (+ bias, nr values added to every row, when not
+//        null) over k steps, where a is packed k×mr (the mr values of column p of the tile's rows
+//        at a + p·mr) and b packed k×nr, both 64-byte aligned.
 //  dot:  c (rows×cols ≤ dr×dc) = or += a·bᵀ for a (rows, k) and b (cols, k) whose k runs
 //        contiguous in both (rows lda and ldb apart): vector accumulators along k, summed
 //        across lanes at the end. This is the form of a weight gradient (dw = g·xᵀ summed over
 //        thousands of positions into a small matrix), where packing would copy far more than the
 //        GEMM reuses.
+//  tile_rows: the same tile with a read in place, not packed: row i of the tile's a at a + i·lda,
+//        its k values contiguous (a row-major a: the activations of a linear layer). Packing such
+//        an a is a transpose of every panel, a scalar gather that took a third of the GEMM's time
+//        at ViT's shapes (k = 192, n = 192: each panel is reused for only a few panels of b).
 struct GemmKernel {
   CpuIsa isa;
   int mr, nr;
-  void (*tile)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+  void (*tile)(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, const float* bias);
+  void (*tile_rows)(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                    const float* bias);
   int dr, dc;
   void (*dot)(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int rows,
               int cols, bool accumulate);

@@ -14,15 +14,20 @@ namespace {
 // feeding 12 FMAs per step.
 constexpr int kMR = 6, kNR = 16;
 
-void tile_avx2(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// kRows: a read in place (row i at a + i·lda, see gemm.h's tile_rows), else packed (k×kMR).
+template <bool kRows>
+inline void tile_body(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                      const float* bias) {
+  const __m256 init0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  const __m256 init1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
   __m256 acc[kMR][2];
 #pragma GCC unroll 6
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < k; ++p, a += kMR, b += kNR) {
+  for (int i = 0; i < kMR; ++i) acc[i][0] = init0, acc[i][1] = init1;
+  for (int64_t p = 0; p < k; ++p, b += kNR) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
+      const __m256 ai = _mm256_broadcast_ss(kRows ? a + i * lda + p : a + p * kMR + i);
       acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
     }
@@ -36,6 +41,14 @@ void tile_avx2(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
     _mm256_storeu_ps(c, acc[i][0]);
     _mm256_storeu_ps(c + 8, acc[i][1]);
   }
+}
+
+void tile_avx2(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, const float* bias) {
+  tile_body<false>(k, a, 0, b, c, ldc, accumulate, bias);
+}
+void tile_rows_avx2(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                    const float* bias) {
+  tile_body<true>(k, a, lda, b, c, ldc, accumulate, bias);
 }
 
 // dot: a 3×4 tile of c, 12 accumulators of 8 lanes along k (3 rows of a in registers, one row
@@ -89,6 +102,6 @@ void dot_avx2(int64_t k, const float* a, int64_t lda, const float* b, int64_t ld
 
 }  // namespace
 
-GemmKernel gemm_kernel_avx2() { return {CpuIsa::avx2, kMR, kNR, tile_avx2, kDR, kDC, dot_avx2}; }
+GemmKernel gemm_kernel_avx2() { return {CpuIsa::avx2, kMR, kNR, tile_avx2, tile_rows_avx2, kDR, kDC, dot_avx2}; }
 
 }  // namespace ember::cpu

@@ -20,15 +20,22 @@ namespace {
 // hide the FMA latency (4 cycles) on both FMA ports.
 constexpr int kMR = 12, kNR = 32;
 
-void tile_avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// kRows: a read in place (row i at a + i·lda, see gemm.h's tile_rows), else packed (k×kMR).
+template <bool kRows>
+inline void tile_body(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                      const float* bias) {
+  const __m512 init0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+  const __m512 init1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
   __m512 acc[kMR][2];
 #pragma GCC unroll 12
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < k; ++p, a += kMR, b += kNR) {
+  for (int i = 0; i < kMR; ++i) acc[i][0] = init0, acc[i][1] = init1;
+  // In place, rows 0–5 and 6–11 of a from two base pointers at offsets 0, lda, …, 5·lda.
+  const float* a6 = a + 6 * lda;
+  for (int64_t p = 0; p < k; ++p, b += kNR) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < kMR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
+      const __m512 ai = _mm512_set1_ps(kRows ? (i < 6 ? a[i * lda + p] : a6[(i - 6) * lda + p]) : a[p * kMR + i]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
     }
@@ -42,6 +49,14 @@ void tile_avx512(int64_t k, const float* a, const float* b, float* c, int64_t ld
     _mm512_storeu_ps(c, acc[i][0]);
     _mm512_storeu_ps(c + 16, acc[i][1]);
   }
+}
+
+void tile_avx512(int64_t k, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, const float* bias) {
+  tile_body<false>(k, a, 0, b, c, ldc, accumulate, bias);
+}
+void tile_rows_avx512(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                      const float* bias) {
+  tile_body<true>(k, a, lda, b, c, ldc, accumulate, bias);
 }
 
 // dot: a 4×4 tile of c, 16 accumulators of 16 lanes along k. Each step loads 16 values from each
@@ -98,6 +113,6 @@ void dot_avx512(int64_t k, const float* a, int64_t lda, const float* b, int64_t 
 
 }  // namespace
 
-GemmKernel gemm_kernel_avx512() { return {CpuIsa::avx512, kMR, kNR, tile_avx512, kDR, kDC, dot_avx512}; }
+GemmKernel gemm_kernel_avx512() { return {CpuIsa::avx512, kMR, kNR, tile_avx512, tile_rows_avx512, kDR, kDC, dot_avx512}; }
 
 }  // namespace ember::cpu

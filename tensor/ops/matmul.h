@@ -30,8 +30,9 @@
 //   3  matmul_v3_register_blocked 128×128 block tile, 8×8 outputs per thread, float4 loads
 // picked by EMBER_MATMUL_KERNEL=1|2|3 or set_matmul_kernel (default 3), or cuBLAS
 // (cublasGemmStridedBatchedEx) picked by EMBER_MATMUL=native|cublas or set_matmul_backend
-// (default native). The bias of linear is added in the kernel's epilogue (native) or
-// preloaded into the output with beta = 1 (cuBLAS, CPU).
+// (default native). The bias of linear is added in the kernel's epilogue (native), preloaded
+// into the output with beta = 1 (cuBLAS), or on the CPU by the micro-kernel, whose accumulators
+// start from it (tensor/cpu/gemm.h).
 #pragma once
 #include <vector>
 

@@ -16,14 +16,12 @@ MatrixView<T> view(const T* p, const GemmOperand& layout) {
   return {p, layout.row_stride(), layout.col_stride()};
 }
 
-// c (m, n), rows ldc apart, = a (m, k) · b (k, n) (+ bias (n) on every row: preloaded, then
-// the product is accumulated onto it, which is GEMM's beta = 1).
+// c (m, n), rows ldc apart, = a (m, k) · b (k, n) (+ bias (n) on every row, added by the GEMM's
+// micro-kernel: gemm.h).
 template <class T>
 void gemm_block(int64_t m, int64_t n, int64_t k, T* c, int64_t ldc, const T* a, const GemmOperand& la, const T* b,
                 const GemmOperand& lb, const T* bias) {
-  if (bias)
-    for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
-  gemm<T>(m, n, k, view(a, la), view(b, lb), c, ldc, bias != nullptr);
+  gemm<T>(m, n, k, view(a, la), view(b, lb), c, ldc, false, bias);
 }
 
 // One product on `threads` threads, split into output panels: bands of rows when m >= n,

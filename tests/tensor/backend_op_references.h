@@ -258,6 +258,17 @@ inline RefTensor attention(const RefTensor& q, const RefTensor& k, const RefTens
   return r;
 }
 
+// Part `which` (0 q, 1 k, 2 v) of a packed qkv (B, N, 3, H, d), as (B, H, N, d).
+inline RefTensor qkv_part(const RefTensor& qkv, int64_t which) {
+  const int64_t B = qkv.size(0), N = qkv.size(1), H = qkv.size(3), d = qkv.size(4);
+  RefTensor r({B, H, N, d});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t t = 0; t < d; ++t) r.at({b, h, n, t}) = qkv.at({b, n, which, h, t});
+  return r;
+}
+
 // Over the last dim: (x - μ)/√(σ² + eps)·γ + β.
 inline RefTensor layer_norm(const RefTensor& x, const RefTensor& g, const RefTensor& b, double eps) {
   const int64_t D = x.size(-1), rows = x.numel() / D;

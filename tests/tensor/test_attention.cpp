@@ -190,7 +190,7 @@ TEST(Attention, StridedInputsAreReadCorrectly) {
 
 TEST(Attention, BackwardMatchesReferenceOnBothParallelPaths) {
   ThreadsGuard restore;
-  const int64_t N = 70, M = 150;  // several query and key blocks
+  const int64_t N = 140, M = 300;  // several query and key blocks (of up to 128 rows)
   for (int threads : {1, 8}) {     // 1: a head per task; 8 (> B·H): key blocks, then query blocks
     cpu::set_num_threads(threads);
     for (int64_t d : {8, 32}) {
@@ -230,6 +230,32 @@ TEST(AttentionGrad, FiniteDifferences) {
   // only v wants a gradient
   EXPECT_TRUE(gradcheck(scaled, {Variable(rand4(2, 2, 4, 2, DType::f64, 7)), Variable(rand4(2, 2, 3, 2, DType::f64, 8)),
                                  var(3, 2, 9)}));
+}
+
+// The packed form: the same output as the three select views, its gradient laid out as qkv, equal
+// to the composed form's (select + permute) and to finite differences.
+TEST(AttentionGrad, PackedQkvMatchesTheComposedFormAndFiniteDifferences) {
+  const int64_t B = 2, N = 5, H = 2, d = 3;
+  Tensor mask = random_tensor({1, H, 1, N}, DType::f64, -2, 2, 30);
+  for (const Tensor& m : {Tensor(), mask}) {
+    const Tensor data = random_tensor({B, N, 3, H, d}, DType::f64, -1, 1, 31);
+    Tensor g = random_tensor({B, H, N, d}, DType::f64, -1, 1, 32);
+    Variable qkv(data, true), qkv2(data, true);
+    Variable packed = scaled_dot_product_attention_qkv(qkv, m, 0.6);
+    Variable heads = permute(qkv2, {2, 0, 3, 1, 4});
+    Variable composed =
+        scaled_dot_product_attention(select(heads, 0, 0), select(heads, 0, 1), select(heads, 0, 2), m, 0.6);
+    EXPECT_TRUE(all_close(packed.data(), composed.data(), 1e-14, 1e-14));
+    packed.backward(g);
+    composed.backward(g);
+    Tensor grad_packed = qkv.grad(), grad_composed = qkv2.grad();
+    EXPECT_EQ(grad_packed.shape(), (Shape{B, N, 3, H, d}));
+    EXPECT_TRUE(all_close(grad_packed, grad_composed, 1e-12, 1e-14));
+    auto f = [&](const std::vector<Variable>& in) { return scaled_dot_product_attention_qkv(in[0], m, 0.6); };
+    EXPECT_TRUE(gradcheck(f, {qkv}));
+  }
+  EXPECT_TRUE(error_of([] { scaled_dot_product_attention_qkv(Variable(random_tensor({2, 3, 2, 1, 4}))); })
+                  .find("(B, N, 3, H, d)") != std::string::npos);
 }
 
 TEST(Attention, ErrorsNameTheProblem) {

@@ -278,6 +278,14 @@ void add_pool_resize_loss(std::vector<OpCase>& cases) {
   cases.push_back({.name = "attention", .args = {value({2, 2, 5, 4}), value({2, 2, 6, 4}), strided({2, 2, 6, 3})},
                    .fn = [](const Vars& v) { return scaled_dot_product_attention(v[0], v[1], v[2]); },
                    .ref = [](const Refs& x) { return refs::attention(x[0], x[1], x[2]); }, .tol = 5});
+  cases.push_back({.name = "attention_qkv", .args = {value({2, 5, 3, 2, 4})},  // (B, N, 3, H, d)
+                   .fn = [](const Vars& v) { return scaled_dot_product_attention_qkv(v[0]); },
+                   .ref =
+                       [](const Refs& x) {
+                         return refs::attention(refs::qkv_part(x[0], 0), refs::qkv_part(x[0], 1),
+                                                refs::qkv_part(x[0], 2));
+                       },
+                   .tol = 5});
 }
 
 std::vector<OpCase> all_cases() {

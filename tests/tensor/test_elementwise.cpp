@@ -219,6 +219,27 @@ TEST(UnaryBackward, EveryRuleMatchesTheDerivative) {
   }
 }
 
+// The contiguous f32/f64 path works through each thread's chunk in blocks of 2048 values (its
+// temporaries on the stack): a length past several chunks and blocks, ending in a partial block.
+TEST(UnaryBackward, LongContiguousTensorsMatchAcrossChunksAndBlocks) {
+  const int64_t n = 3 * 16384 + 2048 + 777;
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (UnaryOp op : {UnaryOp::gelu, UnaryOp::silu, UnaryOp::gelu_tanh, UnaryOp::sigmoid}) {
+      SCOPED_TRACE(std::string(unary_op_name(op)) + " " + dtype_name(dtype));
+      Tol tol = dtype == DType::f64 ? Tol{1e-10, 1e-12} : tol_for(dtype);
+      // gelu_tanh's rule cancels in 1 − t² where tanh is near ±1: absolute errors of ~1e-6 in f32
+      if (op == UnaryOp::gelu_tanh && dtype == DType::f32) tol = Tol{1e-5, 5e-6};
+      auto [lo, hi] = unary_range(op);
+      Tensor x = random_tensor({n}, dtype, lo, hi, 73), g = random_tensor({n}, dtype, -1, 1, 74);
+      Tensor y = unary(op, x);
+      auto vx = values(x), vg = values(g);
+      std::vector<double> expected(vx.size());
+      for (size_t i = 0; i < vx.size(); ++i) expected[i] = vg[i] * ref_derivative(op, vx[i]);
+      EXPECT_TRUE(all_close(unary_backward(op, g, x, y), expected, tol.rtol, tol.atol));
+    }
+  }
+}
+
 TEST(UnaryBackward, Errors) {
   Tensor x = ones({2, 3}), y = ones({2, 3});
   EXPECT_MESSAGE(unary_backward(UnaryOp::log, ones({3, 2}), x, y),

@@ -20,12 +20,15 @@ namespace {
 struct Case {
   int64_t m, n, k;
   bool ta, tb, accumulate;
+  bool bias = false;  // + bias (n) on every row
 };
 
 // c (m, n) stored with row stride ldc > n so that writes past a row's end would be seen.
 void check_case(const Case& s, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> a(s.m * s.k), b(s.k * s.n);
+  // A row-major a has rows lda = k + 5 apart (a view into a wider matrix: read in place).
+  const int64_t lda = s.k + 5;
+  std::vector<float> a(s.ta ? s.m * s.k : s.m * lda), b(s.k * s.n);
   for (float& v : a) v = u(rng);
   for (float& v : b) v = u(rng);
   const int64_t ldc = s.n + 3;
@@ -33,9 +36,11 @@ void check_case(const Case& s, std::mt19937& rng) {
   for (float& v : c) v = u(rng);
   const std::vector<float> c0 = c;
   // a is (m, k): stored row-major, or as its transpose (k, m) row-major when ta.
-  MatrixView<float> av = s.ta ? MatrixView<float>{a.data(), 1, s.m} : MatrixView<float>{a.data(), s.k, 1};
+  MatrixView<float> av = s.ta ? MatrixView<float>{a.data(), 1, s.m} : MatrixView<float>{a.data(), lda, 1};
   MatrixView<float> bv = s.tb ? MatrixView<float>{b.data(), 1, s.k} : MatrixView<float>{b.data(), s.n, 1};
-  gemm<float>(s.m, s.n, s.k, av, bv, c.data(), ldc, s.accumulate);
+  std::vector<float> bias(s.n);
+  for (float& v : bias) v = u(rng);
+  gemm<float>(s.m, s.n, s.k, av, bv, c.data(), ldc, s.accumulate, s.bias ? bias.data() : nullptr);
   for (int64_t i = 0; i < s.m; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
       const int64_t at = i * ldc + j;
@@ -43,7 +48,7 @@ void check_case(const Case& s, std::mt19937& rng) {
         ASSERT_EQ(c[at], c0[at]) << "wrote past row " << i << "'s end at column " << j;
         continue;
       }
-      double ref = s.accumulate ? c0[at] : 0.0;
+      double ref = (s.accumulate ? c0[at] : 0.0) + (s.bias ? bias[j] : 0.0);
       for (int64_t p = 0; p < s.k; ++p)
         ref += double(av.data[i * av.rs + p * av.cs]) * double(bv.data[p * bv.rs + j * bv.cs]);
       // f32 products summed over k: error grows like sqrt(k) · eps · |terms|.
@@ -62,6 +67,14 @@ const std::vector<Case> kCases = {
     // a·bᵀ with a long k: the dot kernels, with k's tail past the last full vector and k past
     // one block of the dot loop
     {9, 10, 301, false, true, false},   {5, 7, 4500, false, true, true},   {13, 6, 257, false, true, true},
+    // a row-major a read in place (tile_rows) beside a packed last partial panel, across mc and kc
+    // blocks; a long k with a large output (packed, not the dot kernel) with b transposed
+    {205, 70, 530, false, false, true}, {400, 64, 300, false, true, false}, {61, 35, 700, false, true, true},
+    // + bias: in the micro-kernel (whole and edge tiles, several k blocks, in place and packed a),
+    // and on the dot kernel's and k = 0's paths
+    {205, 70, 530, false, false, false, true}, {37, 1100, 20, true, true, true, true},
+    {13, 33, 9, false, true, false, true},     {5, 7, 4500, false, true, true, true},
+    {9, 10, 301, false, true, false, true},    {4, 6, 0, false, false, false, true},
 };
 
 class GemmIsa : public ::testing::TestWithParam<CpuIsa> {
@@ -81,7 +94,7 @@ TEST_P(GemmIsa, MatchesTheFloat64ReferenceAcrossEveryBlockEdge) {
   for (const Case& s : kCases) {
     SCOPED_TRACE(std::string(isa_name(GetParam())) + " m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
                  " k=" + std::to_string(s.k) + (s.ta ? " aT" : "") + (s.tb ? " bT" : "") +
-                 (s.accumulate ? " +=" : ""));
+                 (s.accumulate ? " +=" : "") + (s.bias ? " +bias" : ""));
     check_case(s, rng);
   }
 }
@@ -115,6 +128,12 @@ TEST(Gemm, Float64MatchesTheReference) {
       for (int64_t p = 0; p < k; ++p) ref += a[p * m + i] * b[p * n + j];
       EXPECT_NEAR(c[i * n + j], ref, 1e-12);
     }
+  // + bias on every row, accumulated: c += a·b + bias
+  std::vector<double> bias(n), c1 = c;
+  for (double& v : bias) v = u(rng);
+  gemm<double>(m, n, k, {a.data(), 1, m}, {b.data(), n, 1}, c1.data(), n, true, bias.data());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(c1[i * n + j], 2 * c[i * n + j] + bias[j], 1e-12);
 }
 
 TEST(Gemm, ThePortableKernelIsAlwaysSupportedAndTheBestIsChosen) {
