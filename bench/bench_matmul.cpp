@@ -217,11 +217,12 @@ void bench_openblas(benchmark::State& state, GemmShape s) {
 }
 #endif
 
-// CUDA: `kernel` 1..3 with the native backend, 0 for cuBLAS. Each iteration synchronizes.
+// CUDA: `kernel` 1..3 with the native backend, 0 for cuBLAS (full f32), -1 for EMBER_MATMUL=auto
+// (cuBLAS, TF32 for f32). Each iteration synchronizes.
 void bench_cuda(benchmark::State& state, GemmShape s, int kernel, DType dtype) {
   const MatmulBackend saved_backend = matmul_backend();
   const int saved_kernel = matmul_kernel();
-  set_matmul_backend(kernel == 0 ? MatmulBackend::cublas : MatmulBackend::native);
+  set_matmul_backend(kernel == 0 ? MatmulBackend::cublas : kernel < 0 ? MatmulBackend::automatic : MatmulBackend::native);
   if (kernel > 0) set_matmul_kernel(kernel);
   Generator gen(1);
   Tensor a = rand({s.m, s.k}, DType::f32, Device::cpu(), &gen).to(Device::cuda(0), dtype);
@@ -278,6 +279,8 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("cuda/f32/v" + std::to_string(kernel) + "/" + s.name).c_str(), bench_cuda, s,
                                      kernel, DType::f32)->UseRealTime()->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("cuda/f32/cublas/" + s.name).c_str(), bench_cuda, s, 0, DType::f32)
+          ->UseRealTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("cuda/f32/auto_tf32/" + s.name).c_str(), bench_cuda, s, -1, DType::f32)
           ->UseRealTime()->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("cuda/bf16/v3/" + s.name).c_str(), bench_cuda, s, 3, DType::bf16)
           ->UseRealTime()->Unit(benchmark::kMicrosecond);

@@ -5,6 +5,7 @@
 // bandwidth-bound; the bytes rate below counts those 28 bytes (the composed version moves far more).
 // SGD with momentum reads w, g, b and writes w, b: 20 bytes per element.
 //   ./bench/bench_optim --benchmark_filter=adamw
+// CUDA: cuda/adamw_per_tensor vs cuda/adamw_multi_tensor on a ViT-Ti's parameter list (144 launches vs one).
 #include <benchmark/benchmark.h>
 
 #include "ember/ember.h"
@@ -93,6 +94,43 @@ void sgd_composed(benchmark::State& state, Device d) {
   set_rate(state, kSgdBytesPerElement);
 }
 
+// A model's worth of parameters (ViT-Ti-like: 12 blocks of qkv, proj, two MLP layers, two
+// norms, with their biases: 144 tensors, 5.5M elements), updated per tensor (one launch each)
+// or by the multi-tensor kernel (one launch). Launch overhead is what differs.
+std::vector<int64_t> vit_ti_sizes() {
+  std::vector<int64_t> sizes;
+  for (int b = 0; b < 12; ++b)
+    for (int64_t s : {192, 192, 192 * 576, 576, 192 * 192, 192, 192, 192, 192 * 768, 768, 768 * 192, 192})
+      sizes.push_back(s);
+  return sizes;
+}
+
+void adamw_model(benchmark::State& state, bool multi) {
+  std::vector<Tensor> w, g, m, v;
+  std::vector<AdamWStep> steps;
+  int64_t total = 0;
+  for (int64_t n : vit_ti_sizes()) {
+    w.push_back(randn({n}, DType::f32, Device::cuda()));
+    g.push_back(randn({n}, DType::f32, Device::cuda()));
+    m.push_back(zeros({n}, DType::f32, Device::cuda()));
+    v.push_back(zeros({n}, DType::f32, Device::cuda()));
+    steps.push_back(adamw_step());
+    total += n;
+  }
+  for (auto _ : state) {
+    if (multi) {
+      adamw_update_multi(w, g, m, v, steps);
+    } else {
+      for (size_t i = 0; i < w.size(); ++i) adamw_update(w[i], g[i], m[i], v[i], steps[i]);
+    }
+    cuda::synchronize();
+  }
+  state.counters["bytes"] = benchmark::Counter(kAdamBytesPerElement * static_cast<double>(total),
+                                               benchmark::Counter::kIsIterationInvariantRate,
+                                               benchmark::Counter::OneK::kIs1000);
+  state.counters["tensors"] = static_cast<double>(w.size());
+}
+
 void register_all(const char* device_name, Device d) {
   auto add = [&](const char* name, void (*fn)(benchmark::State&, Device)) {
     benchmark::RegisterBenchmark((std::string(name) + "/" + device_name).c_str(),
@@ -111,7 +149,13 @@ void register_all(const char* device_name, Device d) {
 
 int main(int argc, char** argv) {
   register_all("cpu", Device::cpu());
-  if (cuda::is_available()) register_all("cuda", Device::cuda());
+  if (cuda::is_available()) {
+    register_all("cuda", Device::cuda());
+    benchmark::RegisterBenchmark("cuda/adamw_per_tensor/vit_ti_params", [](benchmark::State& s) { adamw_model(s, false); })
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("cuda/adamw_multi_tensor/vit_ti_params", [](benchmark::State& s) { adamw_model(s, true); })
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

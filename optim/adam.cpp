@@ -24,6 +24,9 @@ AdamW::AdamW(std::vector<Variable> params, AdamOptions options)
     : Adam(one_group(std::move(params), options.weight_decay), options, true) {}
 
 void Adam::step() {
+  std::vector<Tensor> params, grads, exp_avgs, exp_avg_sqs;
+  std::vector<AdamWStep> steps;
+  std::vector<ParamState*> states;
   for_each_param_with_grad([&](ParamGroup& group, Variable& p, const Tensor& grad, ParamState& state) {
     for (const char* name : {"exp_avg", "exp_avg_sq"})
       if (!state.buffers.count(name)) state.buffers[name] = zeros_for(p);
@@ -35,9 +38,21 @@ void Adam::step() {
     s.weight_decay = group.weight_decay;
     s.step = state.step + 1;
     s.decoupled = decoupled_;
-    adamw_update(p.data(), grad, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], s);
-    state.step = s.step;
+    if (!options_.multi_tensor) {
+      adamw_update(p.data(), grad, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], s);
+      state.step = s.step;
+      return;
+    }
+    params.push_back(p.data());
+    grads.push_back(grad);
+    exp_avgs.push_back(state.buffers["exp_avg"]);
+    exp_avg_sqs.push_back(state.buffers["exp_avg_sq"]);
+    steps.push_back(s);
+    states.push_back(&state);
   });
+  if (params.empty()) return;
+  adamw_update_multi(params, grads, exp_avgs, exp_avg_sqs, steps);
+  for (size_t i = 0; i < states.size(); ++i) states[i]->step = steps[i].step;  // after the update succeeded
 }
 
 }  // namespace ember::optim

@@ -3,7 +3,7 @@
 //   AdamW: w ← w·(1 − lr·wd)      Adam: g ← g + wd·w
 //   m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;  t ← t + 1
 //   w ← w − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
-// State per parameter: step t, "exp_avg" (m), "exp_avg_sq" (v).
+// State per parameter: step t, "exp_avg" (m), "exp_avg_sq" (v), in f32 for bf16/f16 parameters.
 #pragma once
 #include "optim/optimizer.h"
 
@@ -15,6 +15,9 @@ struct AdamOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.0;  // used by the params constructor; groups carry their own
+  // true: every parameter in one adamw_update_multi call (on CUDA one launch per parameter
+  // dtype); false: adamw_update per parameter. Equal results.
+  bool multi_tensor = true;
 };
 
 class Adam : public Optimizer {

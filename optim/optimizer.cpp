@@ -4,6 +4,8 @@
 #include <charconv>
 #include <unordered_set>
 
+#include "tensor/ops/adamw.h"
+
 namespace ember::optim {
 
 namespace {
@@ -75,7 +77,9 @@ int64_t Optimizer::step_count(int64_t param_index) const {
   return state_[param_index].step;
 }
 
-Tensor Optimizer::zeros_for(const Variable& p) { return zeros(p.shape(), p.dtype(), p.device()); }
+DType Optimizer::state_dtype(const Variable& p) { return optimizer_state_dtype(p.dtype()); }
+
+Tensor Optimizer::zeros_for(const Variable& p) { return zeros(p.shape(), state_dtype(p), p.device()); }
 
 void Optimizer::check_groups_unchanged() const {
   size_t n = 0;
@@ -149,7 +153,7 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
                 "' is not state this optimizer keeps");
     EMBER_CHECK(t.shape() == p.shape(), "Optimizer::load_state_dict: '", key, "' has shape ", t.shape_str(),
                 " but parameter ", index, " has shape ", shape_str(p.shape()));
-    Tensor copy = empty(p.shape(), p.dtype(), p.device());
+    Tensor copy = empty(p.shape(), state_dtype(p), p.device());
     copy.copy_(t);
     state[index].buffers[parts[2]] = copy;
   }

@@ -73,7 +73,10 @@ class Optimizer {
         fn(group, p, g.is_contiguous() ? g : g.contiguous(), state);
       }
   }
-  // A zero-filled buffer shaped like the parameter (contiguous, its dtype and device).
+  // The dtype of a parameter's state buffers: f32 for f32, bf16 and f16 parameters, f64 for f64
+  // (optimizer_state_dtype, tensor/ops/adamw.h).
+  static DType state_dtype(const Variable& p);
+  // A zero-filled buffer shaped like the parameter (contiguous, on its device, in state_dtype).
   static Tensor zeros_for(const Variable& p);
   // State is indexed by parameter position: adding or removing parameters through
   // param_groups() after construction is an error (build a new optimizer instead).

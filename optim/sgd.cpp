@@ -20,6 +20,9 @@ SGD::SGD(std::vector<Variable> params, SGDOptions options)
           options) {}
 
 void SGD::step() {
+  std::vector<Tensor> params, grads, buffers;
+  std::vector<SGDStep> steps;
+  std::vector<ParamState*> states;
   for_each_param_with_grad([&](ParamGroup& group, Variable& p, const Tensor& grad, ParamState& state) {
     SGDStep s;
     s.lr = group.lr;
@@ -31,12 +34,23 @@ void SGD::step() {
     if (s.momentum != 0.0) {
       auto it = state.buffers.find("momentum_buffer");
       s.first_step = it == state.buffers.end();
-      buffer = s.first_step ? (state.buffers["momentum_buffer"] = empty(p.shape(), p.dtype(), p.device()))
+      buffer = s.first_step ? (state.buffers["momentum_buffer"] = empty(p.shape(), state_dtype(p), p.device()))
                             : it->second;
     }
-    sgd_update(p.data(), grad, buffer, s);
-    ++state.step;
+    if (!options_.multi_tensor) {
+      sgd_update(p.data(), grad, buffer, s);
+      ++state.step;
+      return;
+    }
+    params.push_back(p.data());
+    grads.push_back(grad);
+    buffers.push_back(buffer);
+    steps.push_back(s);
+    states.push_back(&state);
   });
+  if (params.empty()) return;
+  sgd_update_multi(params, grads, buffers, steps);
+  for (ParamState* state : states) ++state->step;
 }
 
 }  // namespace ember::optim

@@ -13,6 +13,9 @@ struct SGDOptions {
   double dampening = 0.0;
   double weight_decay = 0.0;  // used by the params constructor; groups carry their own
   bool nesterov = false;
+  // true: every parameter in one sgd_update_multi call (on CUDA one launch per parameter dtype);
+  // false: sgd_update per parameter. Equal results.
+  bool multi_tensor = true;
 };
 
 class SGD : public Optimizer {

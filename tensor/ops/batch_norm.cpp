@@ -41,6 +41,18 @@ BatchNormArgs dims_of(const Tensor& x) {
   return a;
 }
 
+// x's dtype: f32 or f64 anywhere, bf16 or f16 on CUDA.
+void check_x_dtype(const char* op, const Tensor& x) {
+  const DType t = x.dtype();
+  EMBER_CHECK(t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::f16, op, ": x has dtype ",
+              dtype_name(t), ", expected f32, f64, bf16 or f16");
+  EMBER_CHECK(x.device().is_cuda() || t == DType::f32 || t == DType::f64, op, ": x has dtype ", dtype_name(t),
+              " on the CPU, where f32 and f64 run (bf16 and f16 run on CUDA)");
+}
+
+// Every per-channel tensor the kernels read or write: f32 for 16-bit x, else x's dtype.
+DType stat_dtype(const Tensor& x) { return x.dtype() == DType::f64 ? DType::f64 : DType::f32; }
+
 void check_clamp(const char* op, const BatchNormClamp& c) {
   EMBER_CHECK(!std::isnan(c.lo) && !std::isnan(c.hi) && c.lo <= c.hi, op, ": clamp bounds must satisfy lo <= hi, got [",
               c.lo, ", ", c.hi, "]");
@@ -55,8 +67,7 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   check_clamp(op, clamp);
   EMBER_CHECK(x.defined(), op, ": undefined input");
   EMBER_CHECK(x.dim() >= 2, op, ": x has shape ", x.shape_str(), ", expected (N, C) or (N, C, *)");
-  EMBER_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x has dtype ", dtype_name(x.dtype()),
-              ", expected f32 or f64");
+  check_x_dtype(op, x);
   EMBER_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
   EMBER_CHECK(momentum >= 0 && momentum <= 1, op, ": momentum must be in [0, 1], got ", momentum);
   check_channel_tensor(op, "weight", weight, x, true);
@@ -75,12 +86,13 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
                 x.shape_str());
 
   Tensor xc = x.contiguous();
-  Tensor w = as_kernel_operand(weight, x.dtype()), b = as_kernel_operand(bias, x.dtype());
+  const DType st = stat_dtype(x);
+  Tensor w = as_kernel_operand(weight, st), b = as_kernel_operand(bias, st);
   // Running stats in another dtype or layout are updated through a copy, written back below.
-  Tensor rm = as_kernel_operand(running_mean, x.dtype()), rv = as_kernel_operand(running_var, x.dtype());
+  Tensor rm = as_kernel_operand(running_mean, st), rv = as_kernel_operand(running_var, st);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  Tensor save_mean = empty({args.C}, x.dtype(), x.device());
-  Tensor save_invstd = empty({args.C}, x.dtype(), x.device());
+  Tensor save_mean = empty({args.C}, st, x.device());
+  Tensor save_invstd = empty({args.C}, st, x.device());
   profile_count(8.0 * x.numel(), static_cast<double>((training ? 3 : 2) * x.nbytes()));
   dispatch(op, x.device(),
            [&] { cpu::batch_norm_forward(xc, w, b, rm, rv, out, save_mean, save_invstd, args); },
@@ -104,8 +116,7 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
               dtype_name(x.dtype()));
   EMBER_CHECK(grad.device() == x.device(), op, ": grad is on ", grad.device().str(), " but x is on ",
               x.device().str());
-  EMBER_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x has dtype ", dtype_name(x.dtype()),
-              ", expected f32 or f64");
+  check_x_dtype(op, x);
   check_channel_tensor(op, "weight", weight, x, true);
   check_channel_tensor(op, "bias", bias, x, true);
   check_channel_tensor(op, "save_mean", save_mean, x, false);
@@ -114,11 +125,12 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   args.training = training;
   args.clamp = clamp;
   Tensor gc = grad.contiguous(), xc = x.contiguous();
-  Tensor w = as_kernel_operand(weight, x.dtype()), b = as_kernel_operand(bias, x.dtype());
-  Tensor mean = as_kernel_operand(save_mean, x.dtype()), invstd = as_kernel_operand(save_invstd, x.dtype());
+  const DType st = stat_dtype(x);
+  Tensor w = as_kernel_operand(weight, st), b = as_kernel_operand(bias, st);
+  Tensor mean = as_kernel_operand(save_mean, st), invstd = as_kernel_operand(save_invstd, st);
   Tensor dx = empty(x.shape(), x.dtype(), x.device());
-  Tensor dweight = empty({args.C}, x.dtype(), x.device());
-  Tensor dbias = empty({args.C}, x.dtype(), x.device());
+  Tensor dweight = empty({args.C}, st, x.device());
+  Tensor dbias = empty({args.C}, st, x.device());
   profile_count(8.0 * x.numel(), static_cast<double>((training ? 5 : 4) * x.nbytes()));
   dispatch(op, x.device(),
            [&] { cpu::batch_norm_backward(gc, xc, w, b, mean, invstd, dx, dweight, dbias, args); },

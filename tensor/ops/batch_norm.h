@@ -26,7 +26,10 @@
 //
 // CPU: one fused pass per statistic per channel (shifted sums in double), parallel over C.
 // CUDA: a block per channel reduces (Welford), then an elementwise kernel normalizes.
-// dtypes: f32, f64. Running stats of another dtype or layout are updated through a copy.
+// dtypes: f32 and f64 everywhere; bf16 and f16 on CUDA (read and written in their own format,
+// f32 arithmetic). Every per-channel tensor — weight, bias, running stats, save_mean,
+// save_invstd, dweight, dbias — is in the statistics dtype: x's for f32 and f64, f32 for bf16
+// and f16. Running stats of another dtype or layout are updated through a copy.
 #pragma once
 #include <limits>
 

@@ -9,6 +9,7 @@
 // is large; splitting each channel over several blocks is the next step.
 #include <cfloat>
 
+#include "tensor/convert.h"
 #include "tensor/cuda/check.h"
 #include "tensor/cuda/runtime.h"
 #include "tensor/ops/batch_norm_kernels.h"
@@ -41,11 +42,13 @@ __device__ __forceinline__ int64_t channel_offset(int64_t i, int64_t c, int64_t 
   return (n * C + c) * L + (i - n * L);
 }
 
+// T: x's type (f32, f64, bf16, f16); A = acc_t<T>: the arithmetic's and every per-channel
+// tensor's (mean, invstd, running stats, weight, bias, their gradients): f32 for 16-bit T.
+
 // One block per channel: save_mean, save_invstd (C); running stats updated when non-null.
-template <class T>
-__global__ void batch_norm_stats_kernel(const T* x, T* save_mean, T* save_invstd, T* running_mean, T* running_var,
+template <class T, class A = acc_t<T>>
+__global__ void batch_norm_stats_kernel(const T* x, A* save_mean, A* save_invstd, A* running_mean, A* running_var,
                                         int64_t C, int64_t L, int64_t M, double momentum, double eps) {
-  using A = T;  // float for f32, double for f64
   __shared__ Welford<A> part[kBlock];
   const int64_t c = blockIdx.x;
   Welford<A> w{A(0), A(0), A(0)};
@@ -66,22 +69,22 @@ __global__ void batch_norm_stats_kernel(const T* x, T* save_mean, T* save_invstd
     A mean = part[0].mean;
     A var = part[0].m2 / static_cast<A>(M);  // biased
     save_mean[c] = mean;
-    save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(var) + eps));
+    save_invstd[c] = static_cast<A>(1.0 / sqrt(static_cast<double>(var) + eps));
     if (running_mean) {
-      running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean);
-      running_var[c] = static_cast<T>((1 - momentum) * running_var[c] +
+      running_mean[c] = static_cast<A>((1 - momentum) * running_mean[c] + momentum * mean);
+      running_var[c] = static_cast<A>((1 - momentum) * running_var[c] +
                                       momentum * static_cast<double>(var) * M / (M - 1));
     }
   }
 }
 
-template <class T>
-__global__ void batch_norm_eval_stats_kernel(const T* running_mean, const T* running_var, T* save_mean,
-                                             T* save_invstd, int64_t C, double eps) {
+template <class A>
+__global__ void batch_norm_eval_stats_kernel(const A* running_mean, const A* running_var, A* save_mean,
+                                             A* save_invstd, int64_t C, double eps) {
   int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (c >= C) return;
   save_mean[c] = running_mean[c];
-  save_invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
+  save_invstd[c] = static_cast<A>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
 // The fused clamp's bounds (±inf when there is none).
@@ -92,34 +95,33 @@ struct ClampBounds {
 };
 
 // y = clamp((x - μ_c)·γ_c r_c + β_c, lo, hi) over (N, C, L); weight / bias may be null.
-template <class T>
-__global__ void batch_norm_apply_kernel(const T* x, const T* mean, const T* invstd, const T* weight, const T* bias,
-                                        T* out, int64_t total, int64_t C, int64_t L, ClampBounds<T> cb) {
+template <class T, class A = acc_t<T>>
+__global__ void batch_norm_apply_kernel(const T* x, const A* mean, const A* invstd, const A* weight, const A* bias,
+                                        T* out, int64_t total, int64_t C, int64_t L, ClampBounds<A> cb) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t c = (i / L) % C;
-    T scale = invstd[c] * (weight ? weight[c] : T(1));
-    T z = (x[i] - mean[c]) * scale + (bias ? bias[c] : T(0));
+    A scale = invstd[c] * (weight ? weight[c] : A(1));
+    A z = (static_cast<A>(x[i]) - mean[c]) * scale + (bias ? bias[c] : A(0));
     z = z < cb.lo ? cb.lo : z;  // NaN passes through, as clamp does
-    out[i] = z > cb.hi ? cb.hi : z;
+    out[i] = convert<T>(z > cb.hi ? cb.hi : z);
   }
 }
 
 // g masked by the fused clamp: g where lo ≤ z ≤ hi, z recomputed as the apply kernel did.
-template <class T>
-__device__ __forceinline__ T clamp_grad(T g, T x, int64_t c, const T* mean, const T* invstd, const T* weight,
-                                        const T* bias, ClampBounds<T> cb) {
+template <class A>
+__device__ __forceinline__ A clamp_grad(A g, A x, int64_t c, const A* mean, const A* invstd, const A* weight,
+                                        const A* bias, ClampBounds<A> cb) {
   if (!cb.active) return g;
-  T z = (x - mean[c]) * (invstd[c] * (weight ? weight[c] : T(1))) + (bias ? bias[c] : T(0));
-  return cb.lo <= z && z <= cb.hi ? g : T(0);
+  A z = (x - mean[c]) * (invstd[c] * (weight ? weight[c] : A(1))) + (bias ? bias[c] : A(0));
+  return cb.lo <= z && z <= cb.hi ? g : A(0);
 }
 
 // One block per channel: dbias = Σg, dweight = r·Σg(x-μ); the two sums also go to `sums`
 // (C, 2) for the input-gradient kernel.
-template <class T>
-__global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* mean, const T* invstd,
-                                            const T* weight, const T* bias, ClampBounds<T> cb, T* dweight,
-                                            T* dbias, T* sums, int64_t C, int64_t L, int64_t M) {
-  using A = T;
+template <class T, class A = acc_t<T>>
+__global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const A* mean, const A* invstd,
+                                            const A* weight, const A* bias, ClampBounds<A> cb, A* dweight,
+                                            A* dbias, A* sums, int64_t C, int64_t L, int64_t M) {
   __shared__ A sg_part[kBlock];
   __shared__ A sgx_part[kBlock];
   const int64_t c = blockIdx.x;
@@ -127,9 +129,10 @@ __global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* 
   A sg = 0, sgx = 0;
   for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
     int64_t off = channel_offset(i, c, C, L);
-    A g = clamp_grad(grad[off], x[off], c, mean, invstd, weight, bias, cb);
+    const A xv = static_cast<A>(x[off]);
+    A g = clamp_grad(static_cast<A>(grad[off]), xv, c, mean, invstd, weight, bias, cb);
     sg += g;
-    sgx += g * (x[off] - mu);
+    sgx += g * (xv - mu);
   }
   sg_part[threadIdx.x] = sg;
   sgx_part[threadIdx.x] = sgx;
@@ -150,22 +153,23 @@ __global__ void batch_norm_grad_sums_kernel(const T* grad, const T* x, const T* 
 }
 
 // training: dx = γr (g - Σg/M - (x - μ) r² Σg(x-μ)/M);  eval: dx = γr g.
-template <class T>
-__global__ void batch_norm_backward_input_kernel(const T* grad, const T* x, const T* mean, const T* invstd,
-                                                 const T* weight, const T* bias, ClampBounds<T> cb, const T* sums,
+template <class T, class A = acc_t<T>>
+__global__ void batch_norm_backward_input_kernel(const T* grad, const T* x, const A* mean, const A* invstd,
+                                                 const A* weight, const A* bias, ClampBounds<A> cb, const A* sums,
                                                  T* dx, int64_t total, int64_t C, int64_t L, int64_t M,
                                                  bool training) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t c = (i / L) % C;
-    T gi = clamp_grad(grad[i], x[i], c, mean, invstd, weight, bias, cb);
-    T r = invstd[c];
-    T k = r * (weight ? weight[c] : T(1));
+    const A xi = static_cast<A>(x[i]);
+    A gi = clamp_grad(static_cast<A>(grad[i]), xi, c, mean, invstd, weight, bias, cb);
+    A r = invstd[c];
+    A k = r * (weight ? weight[c] : A(1));
     if (training) {
-      T mean_g = sums[2 * c] / static_cast<T>(M);
-      T slope = r * r * sums[2 * c + 1] / static_cast<T>(M);
-      dx[i] = k * (gi - mean_g - (x[i] - mean[c]) * slope);
+      A mean_g = sums[2 * c] / static_cast<A>(M);
+      A slope = r * r * sums[2 * c + 1] / static_cast<A>(M);
+      dx[i] = convert<T>(k * (gi - mean_g - (xi - mean[c]) * slope));
     } else {
-      dx[i] = k * gi;
+      dx[i] = convert<T>(k * gi);
     }
   }
 }
@@ -180,36 +184,37 @@ const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? static_cast<const T*>(t.data_ptr()) : nullptr;
 }
 
-template <class T>
-ClampBounds<T> bounds_of(const BatchNormArgs& a) {
-  return {static_cast<T>(a.clamp.lo), static_cast<T>(a.clamp.hi), a.clamp.active()};
+template <class A>
+ClampBounds<A> bounds_of(const BatchNormArgs& a) {
+  return {static_cast<A>(a.clamp.lo), static_cast<A>(a.clamp.hi), a.clamp.active()};
 }
 
 template <class T>
 void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, const Tensor& out, const Tensor& save_mean, const Tensor& save_invstd,
                   const BatchNormArgs& a) {
+  using A = acc_t<T>;
   cudaStream_t stream = stream_of(current_stream());
   const int64_t M = a.N * a.L, total = a.N * a.C * a.L;
   if (a.C == 0) return;
-  T* sm = static_cast<T*>(save_mean.data_ptr());     // (C)
-  T* si = static_cast<T*>(save_invstd.data_ptr());   // (C)
+  A* sm = static_cast<A*>(save_mean.data_ptr());     // (C)
+  A* si = static_cast<A*>(save_invstd.data_ptr());   // (C)
   if (a.training) {
-    T* rm = running_mean.defined() ? static_cast<T*>(running_mean.data_ptr()) : nullptr;  // (C)
-    T* rv = running_var.defined() ? static_cast<T*>(running_var.data_ptr()) : nullptr;    // (C)
+    A* rm = running_mean.defined() ? static_cast<A*>(running_mean.data_ptr()) : nullptr;  // (C)
+    A* rv = running_var.defined() ? static_cast<A*>(running_var.data_ptr()) : nullptr;    // (C)
     batch_norm_stats_kernel<T><<<static_cast<unsigned>(a.C), kBlock, 0, stream>>>(
         static_cast<const T*>(x.data_ptr()), sm, si, rm, rv, a.C, a.L, M, a.momentum, a.eps);
     EMBER_CUDA_CHECK_LAUNCH("batch_norm_stats_kernel");
   } else {
-    batch_norm_eval_stats_kernel<T><<<ceil_div(a.C, 256), 256, 0, stream>>>(
-        static_cast<const T*>(running_mean.data_ptr()), static_cast<const T*>(running_var.data_ptr()), sm, si, a.C,
+    batch_norm_eval_stats_kernel<A><<<ceil_div(a.C, 256), 256, 0, stream>>>(
+        static_cast<const A*>(running_mean.data_ptr()), static_cast<const A*>(running_var.data_ptr()), sm, si, a.C,
         a.eps);
     EMBER_CUDA_CHECK_LAUNCH("batch_norm_eval_stats_kernel");
   }
   if (total == 0) return;
   batch_norm_apply_kernel<T><<<elementwise_grid(total), 256, 0, stream>>>(
-      static_cast<const T*>(x.data_ptr()), sm, si, ptr_or_null<T>(weight), ptr_or_null<T>(bias),
-      static_cast<T*>(out.data_ptr()), total, a.C, a.L, bounds_of<T>(a));
+      static_cast<const T*>(x.data_ptr()), sm, si, ptr_or_null<A>(weight), ptr_or_null<A>(bias),
+      static_cast<T*>(out.data_ptr()), total, a.C, a.L, bounds_of<A>(a));
   EMBER_CUDA_CHECK_LAUNCH("batch_norm_apply_kernel");
 }
 
@@ -217,23 +222,24 @@ template <class T>
 void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
                    const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
                    const Tensor& dbias, const BatchNormArgs& a) {
+  using A = acc_t<T>;
   cudaStream_t stream = stream_of(current_stream());
   const int64_t M = a.N * a.L, total = a.N * a.C * a.L;
   if (a.C == 0) return;
-  Tensor sums = empty({a.C, 2}, x.dtype(), x.device());  // (C, 2): Σg, Σg(x-μ)
+  Tensor sums = empty({a.C, 2}, dweight.dtype(), x.device());  // (C, 2) A: Σg, Σg(x-μ)
   const T* g = static_cast<const T*>(grad.data_ptr());     // (N, C, L)
   const T* xp = static_cast<const T*>(x.data_ptr());       // (N, C, L)
-  const T* mean = static_cast<const T*>(save_mean.data_ptr());
-  const T* invstd = static_cast<const T*>(save_invstd.data_ptr());
-  const T* w = ptr_or_null<T>(weight);
-  const T* b = ptr_or_null<T>(bias);
+  const A* mean = static_cast<const A*>(save_mean.data_ptr());
+  const A* invstd = static_cast<const A*>(save_invstd.data_ptr());
+  const A* w = ptr_or_null<A>(weight);
+  const A* b = ptr_or_null<A>(bias);
   batch_norm_grad_sums_kernel<T><<<static_cast<unsigned>(a.C), kBlock, 0, stream>>>(
-      g, xp, mean, invstd, w, b, bounds_of<T>(a), static_cast<T*>(dweight.data_ptr()), static_cast<T*>(dbias.data_ptr()),
-      static_cast<T*>(sums.data_ptr()), a.C, a.L, M);
+      g, xp, mean, invstd, w, b, bounds_of<A>(a), static_cast<A*>(dweight.data_ptr()), static_cast<A*>(dbias.data_ptr()),
+      static_cast<A*>(sums.data_ptr()), a.C, a.L, M);
   EMBER_CUDA_CHECK_LAUNCH("batch_norm_grad_sums_kernel");
   if (total == 0) return;
   batch_norm_backward_input_kernel<T><<<elementwise_grid(total), 256, 0, stream>>>(
-      g, xp, mean, invstd, w, b, bounds_of<T>(a), static_cast<const T*>(sums.data_ptr()),
+      g, xp, mean, invstd, w, b, bounds_of<A>(a), static_cast<const A*>(sums.data_ptr()),
       static_cast<T*>(dx.data_ptr()), total, a.C, a.L, M, a.training);
   EMBER_CUDA_CHECK_LAUNCH("batch_norm_backward_input_kernel");
 }
@@ -243,7 +249,7 @@ void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, co
 void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                         const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
                         const Tensor& save_invstd, const BatchNormArgs& args) {
-  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+  dispatch_all_float(x.dtype(), "batch_norm", [&](auto tag) {
     forward_impl<decltype(tag)>(x, weight, bias, running_mean, running_var, out, save_mean, save_invstd, args);
   });
 }
@@ -251,7 +257,7 @@ void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bia
 void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& bias,
                          const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
                          const Tensor& dbias, const BatchNormArgs& args) {
-  dispatch_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
+  dispatch_all_float(x.dtype(), "batch_norm_backward", [&](auto tag) {
     backward_impl<decltype(tag)>(grad, x, weight, bias, save_mean, save_invstd, dx, dweight, dbias, args);
   });
 }

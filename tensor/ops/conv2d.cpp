@@ -1,6 +1,10 @@
 #include "tensor/ops/conv2d.h"
 
+#include <atomic>
+#include <cstdlib>
+
 #include "tensor/dispatch.h"
+#include "tensor/env.h"
 #include "tensor/ops/conv2d_kernels.h"
 #include "tensor/profiler.h"
 
@@ -34,6 +38,27 @@ void check_same(const char* op, const Tensor& a, const char* a_name, const Tenso
 }
 
 }  // namespace
+
+const char* conv_backend_name(ConvBackend backend) {
+  switch (backend) {
+    case ConvBackend::automatic: return "auto";
+    case ConvBackend::native: return "native";
+    case ConvBackend::cudnn: return "cudnn";
+  }
+  return "?";
+}
+
+ConvBackend parse_conv_backend(const char* value) {
+  return static_cast<ConvBackend>(parse_env_choice("EMBER_CONV", value, {"auto", "native", "cudnn"}, 0));
+}
+
+static std::atomic<int>& conv_backend_setting() {
+  static std::atomic<int> setting{static_cast<int>(parse_conv_backend(std::getenv("EMBER_CONV")))};
+  return setting;
+}
+
+ConvBackend conv_backend() { return static_cast<ConvBackend>(conv_backend_setting().load()); }
+void set_conv_backend(ConvBackend backend) { conv_backend_setting().store(static_cast<int>(backend)); }
 
 Conv2dGeometry conv2d_geometry(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
   check_params("conv2d", p);

@@ -30,7 +30,20 @@
 // (conv2d_cpu.cpp explains the layout). CPU: f32 and f64.
 // CUDA: direct kernels (one thread per output / input element; one block per weight element
 // for the weight gradient), depthwise ones beside the dense ones; f32, f64, bf16, f16
-// (16-bit types accumulate in f32).
+// (16-bit types accumulate in f32). Or cuDNN, chosen by EMBER_CONV=auto|native|cudnn or
+// set_conv_backend (conv2d_cudnn.cu):
+//   auto (default)  cuDNN when libcudnn can be loaded (TF32 allowed for f32 unless EMBER_TF32=0,
+//                   see allow_tf32 in matmul.h; tensor cores for bf16/f16), else the native
+//                   kernels, with a one-time notice on stderr
+//   native          the direct kernels above, the readable references
+//   cudnn           cuDNN with full f32 math (CUDNN_FMA_MATH, and no FFT or Winograd algorithm,
+//                   whose f32 error is several times a direct sum's); an error when libcudnn is
+//                   absent. Also what auto does for f32 when TF32 is off (EMBER_TF32=0)
+// cuDNN is opened with dlopen on first use (tensor/cuda/cudnn_library.h), never linked, so
+// ember's programs start without it. Algorithms come from cudnnGet*Algorithm_v7 (heuristics,
+// no trial runs), cached per shape with their descriptors. Grouped and depthwise convs go to
+// cuDNN as group counts; a conv with extra bottom/right padding (which cuDNN's descriptors
+// cannot express) or more than 2^31 - 1 elements in a tensor runs on the native kernels.
 #pragma once
 #include "tensor/tensor.h"
 
@@ -74,5 +87,12 @@ struct Conv2dGeometry {
   double flops() const { return 2.0 * N * O * OH * OW * Cg * kh * kw; }
 };
 Conv2dGeometry conv2d_geometry(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
+
+// ---- CUDA implementation choice (process-wide; read from the environment on first use) ----
+enum class ConvBackend { automatic, native, cudnn };  // named "auto", "native", "cudnn"
+const char* conv_backend_name(ConvBackend backend);
+ConvBackend parse_conv_backend(const char* value);  // nullptr or "" -> automatic; else throws naming EMBER_CONV
+ConvBackend conv_backend();                         // EMBER_CONV, default auto
+void set_conv_backend(ConvBackend backend);
 
 }  // namespace ember

@@ -203,15 +203,18 @@ void launch_backward_weight(const Tensor& gout, const Tensor& x, const Tensor& d
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out, const Conv2dGeometry& g) {
+  if (cudnn_conv2d(CudnnPass::forward, x, w, bias, out, g)) return;
   dispatch_all_float(x.dtype(), "conv2d", [&](auto tag) { launch_forward<decltype(tag)>(x, w, bias, out, g); });
 }
 
 void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Tensor& grad_x, const Conv2dGeometry& g) {
+  if (cudnn_conv2d(CudnnPass::backward_input, grad_out, w, Tensor(), grad_x, g)) return;
   dispatch_all_float(w.dtype(), "conv2d_backward_input",
                      [&](auto tag) { launch_backward_input<decltype(tag)>(grad_out, w, grad_x, g); });
 }
 
 void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w, const Conv2dGeometry& g) {
+  if (cudnn_conv2d(CudnnPass::backward_weight, grad_out, x, Tensor(), grad_w, g)) return;
   dispatch_all_float(x.dtype(), "conv2d_backward_weight",
                      [&](auto tag) { launch_backward_weight<decltype(tag)>(grad_out, x, grad_w, g); });
 }

@@ -14,7 +14,10 @@
 // CPU: parallel over rows; one fused pass for the statistics (shifted sums in double), one to
 // write y; the backward accumulates dγ, dβ per thread and adds the partial sums at the end.
 // CUDA: a warp per row (llm.c's layernorm kernels); dγ, dβ from per-chunk partial sums and a
-// second small kernel, so the result does not depend on scheduling. dtypes: f32, f64.
+// second small kernel, so the result does not depend on scheduling.
+// dtypes: f32 and f64 everywhere; bf16 and f16 on CUDA, read and written in their own format with
+// f32 arithmetic. mean, rstd, dweight and dbias are in the statistics dtype: x's for f32 and f64,
+// f32 for bf16 and f16 (weight and bias are read in it too).
 #pragma once
 #include "tensor/tensor.h"
 
@@ -37,5 +40,8 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
 // dweight and dbias are always computed (the autograd wrapper drops what is not needed).
 LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                    const Tensor& rstd);
+
+// How many chunks of rows the CUDA backward sums dγ, dβ over: about 64 rows each, at most 256.
+int64_t layer_norm_backward_chunks(int64_t rows);
 
 }  // namespace ember

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tensor/dispatch.h"
+#include "tensor/env.h"
 #include "tensor/ops/matmul_kernels.h"
 #include "tensor/profiler.h"
 
@@ -15,18 +16,30 @@ namespace ember {
 // ---- backend and kernel settings ------------------------------------------------------
 
 const char* matmul_backend_name(MatmulBackend backend) {
-  return backend == MatmulBackend::cublas ? "cublas" : "native";
+  switch (backend) {
+    case MatmulBackend::automatic: return "auto";
+    case MatmulBackend::native: return "native";
+    case MatmulBackend::cublas: return "cublas";
+  }
+  return "?";
+}
+
+MatmulBackend parse_matmul_backend(const char* value) {
+  return static_cast<MatmulBackend>(parse_env_choice("EMBER_MATMUL", value, {"auto", "native", "cublas"}, 0));
 }
 
 static std::atomic<int>& backend_setting() {
-  static std::atomic<int> setting{[] {
-    const char* env = std::getenv("EMBER_MATMUL");
-    if (!env || !*env || std::strcmp(env, "native") == 0) return static_cast<int>(MatmulBackend::native);
-    if (std::strcmp(env, "cublas") == 0) return static_cast<int>(MatmulBackend::cublas);
-    throw make_error("EMBER_MATMUL='", env, "' is not a matmul backend (expected native or cublas)");
-  }()};
+  static std::atomic<int> setting{static_cast<int>(parse_matmul_backend(std::getenv("EMBER_MATMUL")))};
   return setting;
 }
+
+static std::atomic<bool>& tf32_setting() {
+  static std::atomic<bool> setting{parse_env_choice("EMBER_TF32", std::getenv("EMBER_TF32"), {"0", "1"}, 1) == 1};
+  return setting;
+}
+
+bool allow_tf32() { return tf32_setting().load(); }
+void set_allow_tf32(bool on) { tf32_setting().store(on); }
 
 MatmulBackend matmul_backend() { return static_cast<MatmulBackend>(backend_setting().load()); }
 void set_matmul_backend(MatmulBackend backend) { backend_setting().store(static_cast<int>(backend)); }

@@ -28,11 +28,20 @@
 //   1  matmul_v1_naive            one thread per output element, operands from global memory
 //   2  matmul_v2_smem_tiled       32×32 tiles staged in shared memory
 //   3  matmul_v3_register_blocked 128×128 block tile, 8×8 outputs per thread, float4 loads
-// picked by EMBER_MATMUL_KERNEL=1|2|3 or set_matmul_kernel (default 3), or cuBLAS
-// (cublasGemmStridedBatchedEx) picked by EMBER_MATMUL=native|cublas or set_matmul_backend
-// (default native). The bias of linear is added in the kernel's epilogue (native), preloaded
-// into the output with beta = 1 (cuBLAS), or on the CPU by the micro-kernel, whose accumulators
-// start from it (tensor/cpu/gemm.h).
+// picked by EMBER_MATMUL_KERNEL=1|2|3 or set_matmul_kernel (default 3), or cuBLAS, picked by
+// EMBER_MATMUL=auto|native|cublas or set_matmul_backend:
+//   auto (default)  cuBLAS with TF32 tensor-core math for f32 (inputs rounded to a 10-bit
+//                   mantissa, f32 accumulation: relative error ~1e-3, as PyTorch with
+//                   allow_tf32; EMBER_TF32=0 turns it off) and tensor cores for bf16/f16;
+//                   chosen until a native kernel beats cuBLAS in bench_matmul
+//   native          ember's kernels above, the readable references
+//   cublas          cuBLAS with full f32 products (CUBLAS_COMPUTE_32F): the baseline
+// A batch (..., M, K) is one launch or one cuBLAS call, also when its two batch dims do not
+// chain (attention's (B, H) slices of qkv): cublasGemmStridedBatchedEx for one evenly strided
+// run, cublasGemmBatchedEx over device-built pointer tables for a (outer, inner) batch.
+// The bias of linear is added in the kernel's epilogue (native), preloaded into the output with
+// beta = 1 (cuBLAS), or on the CPU by the micro-kernel, whose accumulators start from it
+// (tensor/cpu/gemm.h).
 #pragma once
 #include <vector>
 
@@ -44,10 +53,17 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 
 // ---- CUDA implementation choice (process-wide; read from the environment on first use) ----
-enum class MatmulBackend { native, cublas };
+enum class MatmulBackend { automatic, native, cublas };  // named "auto", "native", "cublas"
 const char* matmul_backend_name(MatmulBackend backend);
-MatmulBackend matmul_backend();               // EMBER_MATMUL=native|cublas, default native
+MatmulBackend parse_matmul_backend(const char* value);  // nullptr or "" -> automatic; else throws naming EMBER_MATMUL
+MatmulBackend matmul_backend();               // EMBER_MATMUL=auto|native|cublas, default auto
 void set_matmul_backend(MatmulBackend backend);
+// Whether EMBER_MATMUL=auto and EMBER_CONV=auto may run f32 products as TF32 on the tensor
+// cores: EMBER_TF32=1 (default) or 0, or set_allow_tf32. The explicit cublas / cudnn choices
+// never do. The test programs turn it off (tests/support/test_util.cpp) so that f32 results are
+// compared at f32 precision; the TF32 paths have their own tests with TF32 bounds.
+bool allow_tf32();
+void set_allow_tf32(bool on);
 int matmul_kernel();                          // EMBER_MATMUL_KERNEL=1|2|3, default 3
 void set_matmul_kernel(int version);          // 1, 2 or 3; anything else throws
 constexpr int kMatmulKernelCount = 3;

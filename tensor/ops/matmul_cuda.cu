@@ -34,14 +34,29 @@ namespace ember::cuda {
 namespace {
 
 // What every kernel receives. Element (i, j) of a is a[i · a_rs + j · a_cs]; one of the two
-// strides is 1 (a_col says which). Batch z reads a + z · a_batch, b + z · b_batch and
-// writes c + z · m · n.
+// strides is 1 (a_col says which). The batch is two-level, (outer, inner): product
+// z = z0 + blockIdx.z, that is (o, i) = (z / inner, z % inner), reads
+// a + o · a_outer + i · a_batch (b likewise) and writes c + z · m · n. So a (B, H) batch whose
+// strides do not chain, as attention's q (B, H, N, d) sliced from qkv, is still one launch.
 struct GemmArgs {
   int m, n, k;
   bool a_col, b_col;
   int64_t a_rs, a_cs, b_rs, b_cs;
-  int64_t a_batch, b_batch;
+  int64_t a_batch, b_batch;  // inner strides
+  int64_t a_outer, b_outer;  // outer strides
+  int64_t inner;             // products per outer step (>= 1)
+  int64_t z0;                // first product of this launch (grid z is at most 65535)
 };
+
+// Moves a, b, c to this block's product.
+template <class T>
+__device__ __forceinline__ void to_product(const GemmArgs& g, const T*& a, const T*& b, T*& c) {
+  const int64_t z = g.z0 + blockIdx.z;
+  const int64_t o = z / g.inner, i = z - o * g.inner;
+  a += o * g.a_outer + i * g.a_batch;  // (m, k)
+  b += o * g.b_outer + i * g.b_batch;  // (k, n)
+  c += z * int64_t(g.m) * g.n;         // (m, n)
+}
 
 // ---- v1: one thread per output element ----------------------------------------------------
 // Every multiply-add reads both operands from global memory (the caches catch some reuse).
@@ -53,9 +68,7 @@ __global__ void matmul_v1_naive(const T* a, const T* b, T* c, const T* bias, Gem
   const int row = blockIdx.x * kV1Block + threadIdx.y;
   const int col = blockIdx.y * kV1Block + threadIdx.x;  // consecutive threads: consecutive columns
   if (row >= g.m || col >= g.n) return;
-  a += blockIdx.z * g.a_batch;  // (m, k)
-  b += blockIdx.z * g.b_batch;  // (k, n)
-  c += blockIdx.z * int64_t(g.m) * g.n;  // (m, n)
+  to_product(g, a, b, c);
   Acc acc = 0;
   for (int kk = 0; kk < g.k; ++kk)
     acc += static_cast<Acc>(a[row * g.a_rs + kk * g.a_cs]) * static_cast<Acc>(b[kk * g.b_rs + col * g.b_cs]);
@@ -75,9 +88,7 @@ __global__ void matmul_v2_smem_tiled(const T* a, const T* b, T* c, const T* bias
   __shared__ Acc bs[kV2Tile][kV2Tile + 1];  // bs[kk][j] = b(k0 + kk, n0 + j)
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int m0 = blockIdx.x * kV2Tile, n0 = blockIdx.y * kV2Tile;
-  a += blockIdx.z * g.a_batch;
-  b += blockIdx.z * g.b_batch;
-  c += blockIdx.z * int64_t(g.m) * g.n;
+  to_product(g, a, b, c);
   // This thread's element of each tile (row-major: x runs along the row; column-major: down it).
   const int ai = g.a_col ? tx : ty, ak = g.a_col ? ty : tx;
   const int bk = g.b_col ? tx : ty, bj = g.b_col ? ty : tx;
@@ -192,9 +203,7 @@ __global__ void __launch_bounds__(kV3Threads)
   __shared__ Acc bs[kBK][kBN];  // b tile: bs[kk][j]
   const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * kBN;
   const int ty = threadIdx.x / (kBN / kTN), tx = threadIdx.x % (kBN / kTN);  // 16 × 16 threads
-  a += blockIdx.z * g.a_batch;
-  b += blockIdx.z * g.b_batch;
-  c += blockIdx.z * int64_t(g.m) * g.n;
+  to_product(g, a, b, c);
   Acc acc[kTM][kTN];
 #pragma unroll
   for (int i = 0; i < kTM; ++i)
@@ -256,6 +265,31 @@ bool float4_ok(const void* base, const GemmOperand& l, int64_t rows, int64_t col
   return aligned16(base) && l.ld % 4 == 0 && contiguous_len % 4 == 0 && batch_stride % 4 == 0;
 }
 
+// The plan's products as runs of (outer × inner) with constant strides: one run when the
+// groups' offsets step evenly (every batch of at most two non-chaining dims, e.g. (B, H)),
+// else one run per group.
+struct BatchRun {
+  int64_t a_base, b_base;  // element offsets of the run's first product
+  int64_t first;           // its index among all products (c is written at first · m · n)
+  int64_t outer;           // groups in the run
+  int64_t a_outer, b_outer;  // strides between groups
+};
+
+std::vector<BatchRun> batch_runs(const GemmPlan& p) {
+  const size_t groups = p.a_outer.size();
+  bool even = groups >= 2;
+  const int64_t da = groups >= 2 ? p.a_outer[1] - p.a_outer[0] : 0;
+  const int64_t db = groups >= 2 ? p.b_outer[1] - p.b_outer[0] : 0;
+  for (size_t o = 1; even && o < groups; ++o)
+    even = p.a_outer[o] - p.a_outer[o - 1] == da && p.b_outer[o] - p.b_outer[o - 1] == db;
+  if (groups <= 1 || even)
+    return {BatchRun{p.a_outer[0], p.b_outer[0], 0, static_cast<int64_t>(groups), da, db}};
+  std::vector<BatchRun> runs;
+  for (size_t o = 0; o < groups; ++o)
+    runs.push_back({p.a_outer[o], p.b_outer[o], static_cast<int64_t>(o) * p.inner, 1, 0, 0});
+  return runs;
+}
+
 template <class T>
 void launch_native(int version, const GemmPlan& p, T* c, const T* a, const T* b, const T* bias, cudaStream_t stream) {
   GemmArgs g;
@@ -270,36 +304,56 @@ void launch_native(int version, const GemmPlan& p, T* c, const T* a, const T* b,
   g.b_cs = p.b.col_stride();
   g.a_batch = p.a_inner_stride;
   g.b_batch = p.b_inner_stride;
+  g.inner = p.inner;
   const int64_t mn = p.m * p.n;
-  for (size_t o = 0; o < p.a_outer.size(); ++o) {
-    for (int64_t z0 = 0; z0 < p.inner; z0 += kMaxGridZ) {
-      const unsigned zs = static_cast<unsigned>(std::min(kMaxGridZ, p.inner - z0));
-      const T* ao = a + p.a_outer[o] + z0 * p.a_inner_stride;  // (zs, m, k) strided
-      const T* bo = b + p.b_outer[o] + z0 * p.b_inner_stride;  // (zs, k, n) strided
-      T* co = c + (static_cast<int64_t>(o) * p.inner + z0) * mn;  // (zs, m, n)
+  for (const BatchRun& run : batch_runs(p)) {
+    g.a_outer = run.a_outer;
+    g.b_outer = run.b_outer;
+    const T* ar = a + run.a_base;      // (outer, inner, m, k) strided
+    const T* br = b + run.b_base;      // (outer, inner, k, n) strided
+    T* cr = c + run.first * mn;        // (outer · inner, m, n)
+    const int64_t products = run.outer * p.inner;
+    for (int64_t z0 = 0; z0 < products; z0 += kMaxGridZ) {  // grid z holds at most 65535
+      const unsigned zs = static_cast<unsigned>(std::min(kMaxGridZ, products - z0));
+      g.z0 = z0;
       if (version == 1) {
         dim3 grid(ceil_div(p.m, kV1Block), ceil_div(p.n, kV1Block), zs), block(kV1Block, kV1Block);
         EMBER_CHECK(grid.y <= 65535, "matmul v1: n = ", p.n, " too large for the grid");
-        matmul_v1_naive<T><<<grid, block, 0, stream>>>(ao, bo, co, bias, g);
+        matmul_v1_naive<T><<<grid, block, 0, stream>>>(ar, br, cr, bias, g);
         EMBER_CUDA_CHECK_LAUNCH("matmul_v1_naive");
       } else if (version == 2) {
         dim3 grid(ceil_div(p.m, kV2Tile), ceil_div(p.n, kV2Tile), zs), block(kV2Tile, kV2Tile);
         EMBER_CHECK(grid.y <= 65535, "matmul v2: n = ", p.n, " too large for the grid");
-        matmul_v2_smem_tiled<T><<<grid, block, 0, stream>>>(ao, bo, co, bias, g);
+        matmul_v2_smem_tiled<T><<<grid, block, 0, stream>>>(ar, br, cr, bias, g);
         EMBER_CUDA_CHECK_LAUNCH("matmul_v2_smem_tiled");
       } else {
         dim3 grid(ceil_div(p.m, kBM), ceil_div(p.n, kBN), zs), block(kV3Threads);
         EMBER_CHECK(grid.y <= 65535, "matmul v3: n = ", p.n, " too large for the grid");
         V3Vec vec{false, false, false};
-        if (std::is_same_v<T, float>) {
-          vec.a = float4_ok(ao, p.a, p.m, p.k, p.a_inner_stride);
-          vec.b = float4_ok(bo, p.b, p.k, p.n, p.b_inner_stride);
-          vec.c = aligned16(co) && p.n % 4 == 0;
+        if (std::is_same_v<T, float>) {  // every product's base must be 16-byte aligned
+          vec.a = float4_ok(ar, p.a, p.m, p.k, p.a_inner_stride) && run.a_outer % 4 == 0;
+          vec.b = float4_ok(br, p.b, p.k, p.n, p.b_inner_stride) && run.b_outer % 4 == 0;
+          vec.c = aligned16(cr) && p.n % 4 == 0;
         }
-        matmul_v3_register_blocked<T><<<grid, block, 0, stream>>>(ao, bo, co, bias, g, vec);
+        matmul_v3_register_blocked<T><<<grid, block, 0, stream>>>(ar, br, cr, bias, g, vec);
         EMBER_CUDA_CHECK_LAUNCH("matmul_v3_register_blocked");
       }
     }
+  }
+}
+
+// Fills the pointer tables of cublasGemmBatchedEx for a two-level run, on the device (no
+// host-to-device copy): product z = (o, i) reads a + o·a_outer + i·a_inner, likewise b, and
+// writes c + z·mn.
+template <class T>
+__global__ void gemm_pointer_table_kernel(const T* a, const T* b, T* c, const void** pa, const void** pb, void** pc,
+                                          int64_t count, int64_t inner, int64_t a_outer, int64_t a_inner,
+                                          int64_t b_outer, int64_t b_inner, int64_t mn) {
+  for (int64_t z = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; z < count; z += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t o = z / inner, i = z - o * inner;
+    pa[z] = a + o * a_outer + i * a_inner;
+    pb[z] = b + o * b_outer + i * b_inner;
+    pc[z] = c + z * mn;
   }
 }
 
@@ -344,13 +398,22 @@ struct CublasTypes<ember::f16> {
 
 // cuBLAS is column-major: the row-major c (m, n) is the column-major cᵀ (n, m) = bᵀ · aᵀ.
 // A row-major operand read column-major is already its transpose (CUBLAS_OP_N); a
-// column-major one needs CUBLAS_OP_T. c holds the bias already when beta = 1.
+// column-major one needs CUBLAS_OP_T. c holds the bias already when beta = 1. A run of one
+// group is one cublasGemmStridedBatchedEx; a run of several groups (a (B, H) batch whose
+// strides do not chain) is one cublasGemmBatchedEx over pointer tables built on the device.
+// tf32: f32 products on the tensor cores with TF32 inputs (10-bit mantissa), f32 accumulation.
 template <class T>
-void launch_cublas(const GemmPlan& p, T* c, const T* a, const T* b, bool beta_one, cudaStream_t stream) {
+void launch_cublas(const GemmPlan& p, T* c, const T* a, const T* b, bool beta_one, bool tf32, cudaStream_t stream) {
   using Types = CublasTypes<T>;
   const typename Types::Scalar alpha = 1, beta = beta_one ? 1 : 0;
+  const cublasComputeType_t compute =
+      std::is_same_v<T, float> && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : Types::compute;
   const cublasOperation_t op_b = p.b.col_major ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = p.a.col_major ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = static_cast<int>(p.m), n = static_cast<int>(p.n), k = static_cast<int>(p.k);
+  const int lda = static_cast<int>(p.a.ld), ldb = static_cast<int>(p.b.ld);
+  const int64_t mn = p.m * p.n;
+  const std::vector<BatchRun> runs = batch_runs(p);
   auto& h = cublas_handles();
   std::lock_guard<std::mutex> lock(h.mu);
   const int device = current_device();
@@ -358,19 +421,39 @@ void launch_cublas(const GemmPlan& p, T* c, const T* a, const T* b, bool beta_on
   if (!h.handles[device]) EMBER_CUBLAS_CHECK(cublasCreate(&h.handles[device]));
   cublasHandle_t handle = h.handles[device];
   EMBER_CUBLAS_CHECK(cublasSetStream(handle, stream));
-  const int64_t mn = p.m * p.n;
-  for (size_t o = 0; o < p.a_outer.size(); ++o) {
-    for (int64_t z0 = 0; z0 < p.inner; z0 += kMaxGridZ) {
-      const int zs = static_cast<int>(std::min(kMaxGridZ, p.inner - z0));
-      const T* ao = a + p.a_outer[o] + z0 * p.a_inner_stride;
-      const T* bo = b + p.b_outer[o] + z0 * p.b_inner_stride;
-      T* co = c + (static_cast<int64_t>(o) * p.inner + z0) * mn;
-      EMBER_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-          handle, op_b, op_a, static_cast<int>(p.n), static_cast<int>(p.m), static_cast<int>(p.k), &alpha,
-          bo, Types::data, static_cast<int>(p.b.ld), p.b_inner_stride,  //
-          ao, Types::data, static_cast<int>(p.a.ld), p.a_inner_stride,  //
-          &beta, co, Types::data, static_cast<int>(p.n), mn, zs, Types::compute, CUBLAS_GEMM_DEFAULT));
+  for (const BatchRun& run : runs) {
+    const T* ar = a + run.a_base;
+    const T* br = b + run.b_base;
+    T* cr = c + run.first * mn;
+    if (run.outer == 1) {
+      for (int64_t z0 = 0; z0 < p.inner; z0 += kMaxGridZ) {
+        const int zs = static_cast<int>(std::min(kMaxGridZ, p.inner - z0));
+        EMBER_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+            handle, op_b, op_a, n, m, k, &alpha,                                       //
+            br + z0 * p.b_inner_stride, Types::data, ldb, p.b_inner_stride,             //
+            ar + z0 * p.a_inner_stride, Types::data, lda, p.a_inner_stride,             //
+            &beta, cr + z0 * mn, Types::data, n, mn, zs, compute, CUBLAS_GEMM_DEFAULT));
+      }
+      continue;
     }
+    const int64_t count = run.outer * p.inner;
+    EMBER_CHECK(count <= INT_MAX, "matmul: ", count, " products exceed cuBLAS's batch count range");
+    Tensor table = empty({3 * count}, DType::i64, Device::cuda(device));  // (3, count) pointers: a, b, c
+    auto** pa = static_cast<const void**>(table.data_ptr());
+    const void** pb = pa + count;
+    void** pc = const_cast<void**>(pb + count);
+    const int threads = 256;
+    const int blocks = static_cast<int>(std::min<int64_t>((count + threads - 1) / threads, 4096));
+    gemm_pointer_table_kernel<T><<<blocks, threads, 0, stream>>>(ar, br, cr, pa, pb, pc, count, p.inner, run.a_outer,
+                                                                p.a_inner_stride, run.b_outer, p.b_inner_stride, mn);
+    EMBER_CUDA_CHECK_LAUNCH("gemm_pointer_table_kernel");
+    // The table returns to the caching allocator when `table` goes out of scope; a later
+    // allocation on this stream is ordered after the GEMM that reads it.
+    EMBER_CUBLAS_CHECK(cublasGemmBatchedEx(handle, op_b, op_a, n, m, k, &alpha,  //
+                                           pb, Types::data, ldb,                 //
+                                           pa, Types::data, lda,                 //
+                                           &beta, pc, Types::data, n, static_cast<int>(count), compute,
+                                           CUBLAS_GEMM_DEFAULT));
   }
 }
 
@@ -380,7 +463,11 @@ void gemm(const GemmPlan& p, const Tensor& out, const Tensor& a, const Tensor& b
   for (int64_t v : {p.m, p.n, p.k, p.a.ld, p.b.ld})
     EMBER_CHECK(v <= INT_MAX, "matmul: size ", v, " exceeds the CUDA kernels' 32-bit index range");
   cudaStream_t stream = stream_of(current_stream());
+  // auto: cuBLAS, with TF32 for f32 unless EMBER_TF32=0 (no native kernel beats cuBLAS yet);
+  // cublas: cuBLAS with full f32 products, the baseline the native kernels are measured against.
   const MatmulBackend backend = matmul_backend();
+  const bool use_cublas = backend != MatmulBackend::native;
+  const bool tf32 = backend == MatmulBackend::automatic && allow_tf32();
   const int version = matmul_kernel();
   dispatch_all_float(out.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
@@ -388,9 +475,9 @@ void gemm(const GemmPlan& p, const Tensor& out, const Tensor& a, const Tensor& b
     const T* pa = static_cast<const T*>(a.data_ptr());   // strided, see GemmPlan
     const T* pb = static_cast<const T*>(b.data_ptr());
     const T* pbias = bias.defined() ? static_cast<const T*>(bias.data_ptr()) : nullptr;  // (n)
-    if (backend == MatmulBackend::cublas) {
+    if (use_cublas) {
       if (pbias) copy_into(out, bias);  // every row starts as the bias; cuBLAS adds the product (beta = 1)
-      launch_cublas<T>(p, c, pa, pb, pbias != nullptr, stream);
+      launch_cublas<T>(p, c, pa, pb, pbias != nullptr, tf32, stream);
     } else {
       launch_native<T>(version, p, c, pa, pb, pbias, stream);
     }

@@ -8,4 +8,7 @@ void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_
 }
 namespace ember::cuda {
 void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SGDStep& s);
+// Every tensor i in one launch per dtype; all on the current device, checked, non-empty.
+void sgd_update_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                      const std::vector<Tensor>& momentum_buffers, const std::vector<SGDStep>& steps);
 }

@@ -101,6 +101,14 @@ static double weighted_sum(const Variable& out, const Tensor& r) {
   return ::testing::AssertionSuccess();
 }
 
+// The tests compare f32 CUDA results with the CPU at f32 precision, so EMBER_MATMUL=auto and
+// EMBER_CONV=auto must not round f32 inputs to TF32 in them: turned off before any test runs
+// (every test program links this file). test_fast_paths turns it on where it tests TF32.
+[[maybe_unused]] static const bool tf32_off_for_tests = [] {
+  set_allow_tf32(false);
+  return true;
+}();
+
 bool expect_cuda() {
   static const bool on = env_flag("EMBER_EXPECT_CUDA");
   return on;

@@ -174,7 +174,7 @@ TEST(BatchNorm, ErrorsNameTheProblem) {
                 .find("expected (N, C) or (N, C, *)"),
             std::string::npos);
   EXPECT_NE(error_of([&] { batch_norm(x.to(DType::i32), Tensor(), Tensor(), Tensor(), Tensor(), true); })
-                .find("dtype i32, expected f32 or f64"),
+                .find("dtype i32, expected f32, f64, bf16 or f16"),
             std::string::npos);
   EXPECT_NE(error_of([&] { batch_norm(random_tensor({1, 3}, DType::f32), Tensor(), Tensor(), Tensor(), Tensor(), true); })
                 .find("more than one value per channel"),
@@ -288,7 +288,7 @@ TEST(LayerNorm, ErrorsNameTheProblem) {
   Tensor x = random_tensor({2, 8}, DType::f32);
   EXPECT_NE(error_of([&] { layer_norm(x, ones({7}), Tensor()); }).find("layer_norm: weight has shape [7], expected [8]"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { layer_norm(x.to(DType::i64), Tensor(), Tensor()); }).find("dtype i64, expected f32 or f64"),
+  EXPECT_NE(error_of([&] { layer_norm(x.to(DType::i64), Tensor(), Tensor()); }).find("dtype i64, expected f32, f64, bf16 or f16"),
             std::string::npos);
   EXPECT_NE(error_of([&] { layer_norm(zeros({3, 0}), Tensor(), Tensor()); }).find("normalized dim is empty"),
             std::string::npos);

@@ -39,10 +39,11 @@ TEST(AdamWKernel, RejectsMismatchedOperands) {
   expect_error([&] { adamw_update(st.w, zeros({3, 4}), st.m, st.v, s); },
                {"adamw_update", "grad has shape [3, 4]", "parameter's [4, 3]"});
   expect_error([&] { adamw_update(st.w, st.g, zeros({4, 3}, DType::f64), st.v, s); },
-               {"exp_avg has dtype f64", "parameter's f32"});
+               {"exp_avg has dtype f64", "expected f32 for a f32 parameter"});
   expect_error([&] { adamw_update(st.w, st.g, st.m, st.v.t().contiguous().t(), s); },
                {"exp_avg_sq", "must be contiguous"});
-  expect_error([&] { adamw_update(st.w.to(DType::bf16), st.g, st.m, st.v, s); }, {"bf16", "expected f32 or f64"});
+  expect_error([&] { adamw_update(st.w.to(DType::bf16), st.g, st.m, st.v, s); }, {"bf16", "CUDA only"});
+  expect_error([&] { adamw_update(st.w.to(DType::i32), st.g, st.m, st.v, s); }, {"i32", "expected f32, f64, bf16 or f16"});
   expect_error([&] { adamw_update(st.w, st.g, st.m, Tensor(), s); }, {"exp_avg_sq is undefined"});
   AdamWStep bad = s;
   bad.step = 0;
