@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<Profiler> prof;
     if (profile) prof = std::make_unique<Profiler>();
     group->barrier();  // the ranks start the clock together
+    if (dev.is_cuda()) cuda::reset_host_sync_count();
     auto t0 = std::chrono::steady_clock::now();
     double last = 0;
     for (int64_t i = 0; i < steps; ++i) {
@@ -119,9 +120,17 @@ int main(int argc, char** argv) {
       for (size_t b = 0; b < st.backward_left.size(); ++b)
         left_share[b] += st.backward_left[b] / std::max(st.backward_seconds, 1e-12);
     }
+    const uint64_t host_syncs = dev.is_cuda() ? cuda::host_sync_count() : 0;
     group->barrier();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!lead) return 0;
+    if (dev.is_cuda() && steps > 0) {  // the loss read is one; anything more is a hidden sync
+      std::fprintf(stderr, "host syncs: %.2f per step (%llu in %lld steps)", static_cast<double>(host_syncs) / steps,
+                   static_cast<unsigned long long>(host_syncs), static_cast<long long>(steps));
+      const auto reasons = cuda::host_sync_reasons();
+      for (size_t i = 0; i < reasons.size() && i < 4; ++i) std::fprintf(stderr, "%s %s", i ? ";" : ":", reasons[i].c_str());
+      std::fprintf(stderr, "\n");
+    }
     if (prof) std::fprintf(stderr, "%s", prof->table().c_str());
     std::fprintf(stderr, "%s: %lld params, batch %lld at %lldx%lld, %d threads, %lld steps in %.3f s (loss %.3f)\n",
                  model_name.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(batch),

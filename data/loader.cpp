@@ -29,6 +29,10 @@ DataLoader::~DataLoader() {
   stop_workers();  // also returns the pinned buffers of unconsumed batches to pinned_free_
   for (PinnedBuffer& b : pinned_free_) {
     try {
+      if (b.event) {  // its last upload may still be reading it
+        cuda::event_synchronize(b.event);
+        cuda::event_destroy(b.event);
+      }
       cuda::pinned_free(b.ptr);
     } catch (const std::exception&) {  // a destructor must not throw
     }
@@ -140,14 +144,25 @@ Batch DataLoader::make_batch(int64_t b, int64_t epoch) const {
   return batch;
 }
 
+static size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
+
 DataLoader::Slot DataLoader::make_slot(int64_t b, int64_t epoch) {
   Slot slot;
   try {
     slot.batch = make_batch(b, epoch);
     if (pinned_upload_ && slot.batch.images.defined()) {
-      Tensor images = slot.batch.images.contiguous();
-      slot.pinned = take_pinned(images.nbytes());
-      std::memcpy(slot.pinned.ptr, images.data_ptr(), images.nbytes());
+      // images, labels, targets one after another in one page-locked buffer
+      Batch& batch = slot.batch;
+      batch.images = batch.images.contiguous();
+      if (batch.targets.defined()) batch.targets = batch.targets.contiguous();
+      slot.labels_at = align_up(batch.images.nbytes());
+      slot.targets_at = slot.labels_at + align_up(batch.labels.nbytes());
+      const size_t total = slot.targets_at + (batch.targets.defined() ? batch.targets.nbytes() : 0);
+      slot.pinned = take_pinned(total);
+      char* p = static_cast<char*>(slot.pinned.ptr);
+      std::memcpy(p, batch.images.data_ptr(), batch.images.nbytes());
+      std::memcpy(p + slot.labels_at, batch.labels.data_ptr(), batch.labels.nbytes());
+      if (batch.targets.defined()) std::memcpy(p + slot.targets_at, batch.targets.data_ptr(), batch.targets.nbytes());
     }
   } catch (...) {
     slot.error = std::current_exception();
@@ -179,6 +194,7 @@ void DataLoader::worker_loop(int64_t epoch) {
 }
 
 void DataLoader::stop_workers() {
+  ahead_.reset();  // a batch uploaded ahead: its memory waits for its streams (record_stream)
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -203,63 +219,154 @@ void DataLoader::reset() {
   for (int w = 0; w < options_.num_workers; ++w) workers_.emplace_back(&DataLoader::worker_loop, this, epoch_);
 }
 
+std::optional<DataLoader::Slot> DataLoader::take_slot() {
+  if (next_consume_ >= num_batches_) return std::nullopt;
+  if (options_.num_workers == 0) return make_slot(next_consume_++, epoch_);
+  std::unique_lock<std::mutex> lock(mu_);
+  ready_cv_.wait(lock, [&] { return ready_.count(next_consume_) > 0; });
+  auto it = ready_.find(next_consume_);
+  Slot slot = std::move(it->second);
+  ready_.erase(it);
+  next_consume_++;
+  lock.unlock();
+  work_cv_.notify_all();
+  return slot;
+}
+
 std::optional<Batch> DataLoader::next() {
   if (!active_) reset();
+  if (pinned_upload_) return next_uploaded();
   for (;;) {
-    if (next_consume_ >= num_batches_) {
+    std::optional<Slot> slot = take_slot();
+    if (!slot) {
       stop_workers();
       active_ = false;
       return std::nullopt;
     }
-    Slot slot;
-    if (options_.num_workers == 0) {
-      slot = make_slot(next_consume_++, epoch_);
-    } else {
-      std::unique_lock<std::mutex> lock(mu_);
-      ready_cv_.wait(lock, [&] { return ready_.count(next_consume_) > 0; });
-      auto it = ready_.find(next_consume_);
-      slot = std::move(it->second);
-      ready_.erase(it);
-      next_consume_++;
-      lock.unlock();
-      work_cv_.notify_all();
-    }
-    if (slot.error) std::rethrow_exception(slot.error);
-    if (slot.batch.size() == 0) continue;  // every sample of the batch was a bad file
-    return deliver(std::move(slot));
+    if (slot->error) std::rethrow_exception(slot->error);
+    if (slot->batch.size() == 0) continue;  // every sample of the batch was a bad file
+    return deliver(std::move(*slot));
   }
 }
 
 // ---- delivery to the device ----------------------------------------------------------------------
 
-Batch DataLoader::deliver(Slot slot) {
+Batch DataLoader::deliver(Slot slot) {  // without pin_memory
   Batch batch = std::move(slot.batch);
   if (!options_.device.is_cuda()) return batch;
-  if (slot.pinned.ptr) {
-    Tensor images = empty(batch.images.shape(), DType::f32, options_.device);  // (B, C, H, W)
-    cuda::set_device(options_.device.index);
-    try {
-      cuda::copy_bytes(images.data_ptr(), slot.pinned.ptr, images.nbytes(), cuda::CopyKind::host_to_device,
-                       cuda::current_stream());
-    } catch (...) {
-      give_back_pinned(slot.pinned);
-      throw;
-    }
-    give_back_pinned(slot.pinned);
-    batch.images = images;
-  } else {
-    batch.images = batch.images.to(options_.device);
-  }
+  batch.images = batch.images.to(options_.device);
   batch.labels = batch.labels.to(options_.device);
   if (batch.targets.defined()) batch.targets = batch.targets.to(options_.device);
   return batch;
+}
+
+std::optional<Batch> DataLoader::next_uploaded() {
+  if (!ahead_) ahead_ = stage_next();  // the first batch of a pass
+  Staged current = std::move(*ahead_);
+  ahead_.reset();
+  if (current.end) {
+    stop_workers();
+    active_ = false;
+    return std::nullopt;
+  }
+  if (current.error) std::rethrow_exception(current.error);  // the next call stages the batch after it
+  cuda::set_device(options_.device.index);
+  // The device waits for the upload, the host does not. (Before the next upload can re-record
+  // the event: a page-locked buffer and its event may be reused for it.)
+  cuda::stream_wait_event(cuda::current_stream(), current.event);
+  ahead_ = stage_next();  // the next batch's upload overlaps the caller's work on this one
+  return std::move(current.batch);
+}
+
+DataLoader::Staged DataLoader::stage_next() {
+  Staged staged;
+  for (;;) {
+    std::optional<Slot> slot = take_slot();
+    if (!slot) {
+      staged.end = true;
+      return staged;
+    }
+    if (slot->error || slot->batch.size() == 0) {
+      give_back_pinned(slot->pinned);
+      if (!slot->error) continue;  // every sample of the batch was a bad file
+      staged.error = slot->error;
+      return staged;
+    }
+    try {
+      return upload(std::move(*slot));
+    } catch (...) {
+      staged.error = std::current_exception();
+      return staged;
+    }
+  }
+}
+
+namespace {
+// Allocations in this scope come from `stream` (the Storage remembers the stream it was made on).
+class AllocateOn {
+ public:
+  explicit AllocateOn(void* stream) : prev_(cuda::current_stream()) { cuda::set_current_stream(stream); }
+  ~AllocateOn() { cuda::set_current_stream(prev_); }
+  AllocateOn(const AllocateOn&) = delete;
+  AllocateOn& operator=(const AllocateOn&) = delete;
+
+ private:
+  void* prev_;
+};
+}  // namespace
+
+DataLoader::Staged DataLoader::upload(Slot slot) {
+  cuda::set_device(options_.device.index);
+  void* compute = cuda::current_stream();
+  void* copy = cuda::copy_stream();
+  Batch batch = std::move(slot.batch);
+  PinnedBuffer pinned = slot.pinned;
+  Tensor images, labels, targets;
+  try {
+    {
+      AllocateOn on_copy_stream(copy);
+      images = empty(batch.images.shape(), batch.images.dtype(), options_.device);
+      labels = empty(batch.labels.shape(), batch.labels.dtype(), options_.device);
+      if (batch.targets.defined()) targets = empty(batch.targets.shape(), batch.targets.dtype(), options_.device);
+    }
+    const char* p = static_cast<const char*>(pinned.ptr);
+    cuda::copy_bytes_async(images.data_ptr(), p, images.nbytes(), cuda::CopyKind::host_to_device, copy);
+    cuda::copy_bytes_async(labels.data_ptr(), p + slot.labels_at, labels.nbytes(), cuda::CopyKind::host_to_device,
+                           copy);
+    if (targets.defined())
+      cuda::copy_bytes_async(targets.data_ptr(), p + slot.targets_at, targets.nbytes(),
+                             cuda::CopyKind::host_to_device, copy);
+    if (!pinned.event) pinned.event = cuda::event_create(copy);
+    cuda::event_record(pinned.event, copy);
+  } catch (...) {
+    // Whatever was queued may still read the buffer: wait for the copy stream before reusing it.
+    try {
+      cuda::stream_synchronize(copy);
+    } catch (...) {
+    }
+    give_back_pinned(pinned);
+    throw;
+  }
+  give_back_pinned(pinned);  // reused by a worker once pinned.event has completed
+  // Read on the current stream: not reused before it has passed the point where they are freed.
+  record_stream(images, compute);
+  record_stream(labels, compute);
+  record_stream(targets, compute);
+  batch.images = images;
+  batch.labels = labels;
+  batch.targets = targets;
+  Staged staged;
+  staged.batch = std::move(batch);
+  staged.event = pinned.event;
+  return staged;
 }
 
 DataLoader::PinnedBuffer DataLoader::take_pinned(size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(pinned_mu_);
     for (size_t i = 0; i < pinned_free_.size(); ++i) {
-      if (pinned_free_[i].bytes >= bytes) {
+      // Big enough, and its last upload done (never waited for: another buffer is made instead).
+      if (pinned_free_[i].bytes >= bytes && (!pinned_free_[i].event || cuda::event_query(pinned_free_[i].event))) {
         PinnedBuffer b = pinned_free_[i];
         pinned_free_.erase(pinned_free_.begin() + static_cast<std::ptrdiff_t>(i));
         return b;

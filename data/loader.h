@@ -33,9 +33,18 @@
 //     T < N some rank would have nothing, so that tail is dropped on every rank. drop_last drops
 //     any short tail. A batch_transform (mixup, cutmix) pairs images within a rank's share, so its
 //     results do depend on N. Batch::first is where the share starts in its global batch.
-//   - device: where batches are delivered. For a CUDA device with pin_memory, the workers also copy
-//     each batch into a page-locked buffer (cuda::pinned_alloc) and next() uploads from there;
-//     without pin_memory next() uploads from ordinary memory. pin_memory has no effect for CPU
+//   - device: where batches are delivered (images, labels and targets; names and indices stay on
+//     the host). For a CUDA device with pin_memory (what the apps set for --device cuda), the
+//     workers also copy each batch into a page-locked buffer (cuda::pinned_alloc), and the
+//     upload runs on the device's copy stream (cuda::copy_stream), one batch ahead: next()
+//     returns batch b, uploaded while batch b - 1 was being used, and queues the upload of batch
+//     b + 1 before returning, so it overlaps the caller's work on b. The current stream waits
+//     for b's upload on the device (an event), and the host waits for nothing. The batch's
+//     device memory comes from the copy stream and is marked as used on the current stream
+//     (record_stream), so it is not reused before the step that read it has finished; a
+//     page-locked buffer is reused once its upload's event has completed. An error in batch
+//     b + 1 is still thrown by the next() that would have returned it. Without pin_memory next()
+//     uploads from ordinary memory on the current stream. pin_memory has no effect for CPU
 //     batches (an ember Tensor cannot live in page-locked memory).
 #pragma once
 #include <atomic>
@@ -142,18 +151,30 @@ class DataLoader {
   struct PinnedBuffer {
     void* ptr = nullptr;
     size_t bytes = 0;
+    void* event = nullptr;  // recorded on the copy stream after the last upload from it (or none yet)
   };
   struct Slot {
     Batch batch;
     std::exception_ptr error;
-    PinnedBuffer pinned;  // the images, page-locked, when uploading with pin_memory
+    PinnedBuffer pinned;  // images, labels and targets, page-locked, when uploading with pin_memory
+    size_t labels_at = 0, targets_at = 0;  // their byte offsets in it
+  };
+  struct Staged {  // the batch uploaded ahead (pin_memory on a CUDA device)
+    Batch batch;
+    std::exception_ptr error;
+    void* event = nullptr;  // its upload, which the current stream waits for when it is returned
+    bool end = false;       // the pass has no more batches
   };
 
   Sample load(int64_t index) const;
   std::pair<int64_t, int64_t> share(int64_t b) const;
   Batch make_batch(int64_t b, int64_t epoch) const;
   Slot make_slot(int64_t b, int64_t epoch);
+  std::optional<Slot> take_slot();  // the pass's next slot, in order; nullopt at its end
   Batch deliver(Slot slot);
+  std::optional<Batch> next_uploaded();
+  Staged stage_next();  // takes the next batch and queues its upload on the copy stream
+  Staged upload(Slot slot);
   void worker_loop(int64_t epoch);
   void stop_workers();
   PinnedBuffer take_pinned(size_t bytes);
@@ -185,6 +206,7 @@ class DataLoader {
 
   std::mutex pinned_mu_;
   std::vector<PinnedBuffer> pinned_free_;
+  std::optional<Staged> ahead_;  // consumer thread only
 };
 
 }  // namespace ember::data

@@ -85,7 +85,9 @@ Variable BatchNorm2d::forward_act(const Variable& x, Act act) {
   if (act == Act::relu) clamp.lo = 0;
   if (act == Act::relu6) clamp = {0, 6};
   const bool fused = act == Act::identity || clamp.active();
-  if (is_training() && !stats_frozen_) num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+  // Counted where it lives, without reading it back (on CUDA a read would stop the host in
+  // every layer of every step).
+  if (is_training() && !stats_frozen_) add_(num_batches_tracked, scalar_tensor(1, DType::i64, num_batches_tracked.device()));
   // Frozen stats in training: normalise with batch statistics but leave running stats alone.
   Tensor rm = stats_frozen_ ? Tensor() : running_mean, rv = stats_frozen_ ? Tensor() : running_var;
   Variable y = is_training() && sync_sum ? sync_batch_norm(x, weight, bias, rm, rv, momentum, eps, clamp, sync_sum)

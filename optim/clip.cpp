@@ -1,35 +1,35 @@
 #include "optim/clip.h"
 
-#include <cmath>
-
-#include "tensor/ops/binary.h"
-#include "tensor/ops/reduce.h"
+#include "tensor/ops/grad_norm.h"
+#include "tensor/ops/unary.h"
 
 namespace ember::optim {
 
-double grad_norm(const std::vector<Variable>& params) {
-  double sum_sq = 0.0;
-  for (const Variable& p : params) {
-    if (!p.defined() || !p.grad().defined()) continue;
-    const Tensor& g = p.grad();
-    Tensor g64 = g.dtype() == DType::f64 ? g : g.to(DType::f64);  // square and sum in double
-    sum_sq += sum(mul(g64, g64)).item();
-  }
-  return std::sqrt(sum_sq);
+namespace {
+std::vector<Tensor> gradients(const std::vector<Variable>& params) {
+  std::vector<Tensor> grads;
+  for (const Variable& p : params)
+    if (p.defined() && p.grad().defined()) grads.push_back(p.grad());  // shares the gradient's storage
+  return grads;
+}
+}  // namespace
+
+Tensor grad_norm_on_device(const std::vector<Variable>& params) {
+  return unary(UnaryOp::sqrt, sum_of_squares(gradients(params)));
 }
 
-double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
+Tensor clip_grad_norm_on_device(const std::vector<Variable>& params, double max_norm) {
   EMBER_CHECK(max_norm > 0, "clip_grad_norm: max_norm ", max_norm, " must be > 0");
-  const double total = grad_norm(params);
-  if (!std::isfinite(total)) return total;
-  const double coef = max_norm / (total + 1e-6);
-  if (coef >= 1.0) return total;
-  for (const Variable& p : params) {
-    if (!p.defined() || !p.grad().defined()) continue;
-    Tensor g = p.grad();  // shares storage with the parameter's gradient
-    mul_(g, coef);
-  }
-  return total;
+  const std::vector<Tensor> grads = gradients(params);
+  Tensor sum_sq = sum_of_squares(grads);
+  clip_by_norm_(grads, sum_sq, max_norm);
+  return unary(UnaryOp::sqrt, sum_sq);
+}
+
+double grad_norm(const std::vector<Variable>& params) { return grad_norm_on_device(params).item(); }
+
+double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
+  return clip_grad_norm_on_device(params, max_norm).item();
 }
 
 }  // namespace ember::optim

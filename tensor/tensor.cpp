@@ -51,6 +51,14 @@ Storage::~Storage() {
   if (data_) allocator_->deallocate(data_, nbytes_, stream_);
 }
 
+void Storage::record_stream(void* stream) {
+  if (data_ && device_.is_cuda() && stream != stream_) allocator_->record_stream(data_, stream);
+}
+
+void record_stream(const Tensor& t, void* stream) {
+  if (t.defined()) t.storage()->record_stream(stream);
+}
+
 // ---- Tensor ------------------------------------------------------------------
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset, DType dtype)

@@ -23,6 +23,10 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  void* stream() const { return stream_; }  // the stream it was allocated on (nullptr on the CPU)
+  // Its memory is also used on `stream`: when it is freed, the allocator hands it out again only
+  // after `stream` has passed that point (Allocator::record_stream). A no-op on the CPU.
+  void record_stream(void* stream);
 
  private:
   void* data_ = nullptr;
@@ -99,6 +103,12 @@ class Tensor {
   int64_t offset_ = 0;
   DType dtype_ = DType::f32;
 };
+
+// The memory of `t` is used on `stream` too (a cudaStream_t other than the one it was allocated
+// on): its storage is not reused before `stream` has passed the point where the last reference
+// to it is dropped. Call it after queueing the work on `stream`, like PyTorch's
+// Tensor.record_stream. A no-op for CPU tensors and undefined ones.
+void record_stream(const Tensor& t, void* stream);
 
 // ---- creation -----------------------------------------------------------------
 Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());

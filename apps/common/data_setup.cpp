@@ -92,7 +92,10 @@ data::LoaderOptions train_loader_options(const data::DatasetPtr& ds, const Model
                             c.mixup > 0 && c.cutmix > 0 ? 0.5 : (c.cutmix > 0 ? 1.0 : 0.0)};
     o.batch_transform = [mix](const Tensor& x, const Tensor& y, data::Rng& rng) { return mix(x, y, rng); };
   }
-  if (c.device.is_cuda()) o.pin_memory = true;
+  // On a GPU the loader uploads each batch itself, from page-locked memory on the copy stream,
+  // one batch ahead of the step (data/loader.h); on the CPU batches stay where they are made.
+  o.device = c.device;
+  o.pin_memory = c.device.is_cuda();
   return o;
 }
 

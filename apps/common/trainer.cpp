@@ -281,6 +281,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     if (lead)
       bar.emplace("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase, epoch_batches);
     auto t0 = Clock::now();
+    const uint64_t syncs_before = cuda::host_sync_count();  // on CUDA: reported per step below
     double loss_sum = 0, lr = 0;
     int64_t seen = 0, right = 0, b = 0;
     for (const data::Batch& batch : train_loader) {
@@ -293,6 +294,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       lr = schedule.lr(iteration);
       opt->set_lr(lr);
       const Tensor& targets = mixing ? batch.targets : batch.labels;
+      // On the device already when the loader uploads (--device cuda): then these are no-ops.
       Tensor x = batch.images.to(c.device), y = targets.to(c.device);
       // Dropout and drop-path masks keyed by each sample's place in the global batch, so that the
       // ranks draw, between them, the masks one process draws for the whole batch.
@@ -306,14 +308,33 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       Variable logits;
       Variable loss = compute_loss(logits);
       const int64_t n = x.size(0);
-      Tensor pred = argmax(logits.data(), {1}).cpu();
-      Tensor truth = mixing ? argmax(targets, {1}) : batch.labels;
-      auto pv = pred.to_vector<int64_t>(), tv = truth.to_vector<int64_t>();
-      int64_t batch_right = 0;
-      for (int64_t i = 0; i < n; ++i) batch_right += pv[i] == tv[i];
+      // The batch's loss and correct count, computed where the logits are and read back together
+      // once the whole step is queued: the step's one host read (on CUDA its one host sync,
+      // tests/apps/test_cuda_step.cpp).
+      Tensor truth = mixing ? argmax(y, {1}) : y;
+      Tensor right_count = sum(eq(argmax(logits.data(), {1}), truth).to(DType::f64));
+      Tensor step_stats = cat({loss.data().to(DType::f64).reshape({1}), right_count.reshape({1})});
+      backward(loss);
+      if (sam) {
+        sam->first_step();
+        sam->zero_grad();
+        nn::set_batch_norm_stats_frozen(*model, true);  // the second pass must not count this batch again
+        Variable logits2;
+        backward(compute_loss(logits2));
+        nn::set_batch_norm_stats_frozen(*model, false);
+        if (c.clip_grad > 0) optim::clip_grad_norm_on_device(model->parameters(), c.clip_grad);
+        sam->second_step();
+      } else {
+        if (c.clip_grad > 0) optim::clip_grad_norm_on_device(model->parameters(), c.clip_grad);
+        opt->step();
+      }
+      opt->zero_grad();
+      if (ema) ema->update();
+      const std::vector<double> sv = step_stats.to_vector<double>();
+      int64_t batch_right = std::llround(sv[1]);
       // The global batch's loss and accuracy (one small all_reduce): every rank sees the same
       // numbers, so a divergence stops every rank at the same step.
-      double lv = loss.item(), batch_images = static_cast<double>(n), batch_loss_sum = lv * n;
+      double lv = sv[0], batch_images = static_cast<double>(n), batch_loss_sum = lv * n;
       if (world > 1) {
         Tensor s = from_vector<double>({batch_loss_sum, static_cast<double>(batch_right), batch_images}, {3});
         group->all_reduce(s);
@@ -323,26 +344,12 @@ RecipeResult run_recipe(const RecipeConfig& c) {
         batch_images = v[2];
         lv = batch_loss_sum / batch_images;
       }
+      // (Checked after the step was taken: the weights in memory are then spoilt, but the run
+      // stops here and the checkpoints on disk are from before.)
       if (!std::isfinite(lv))
         throw make_error("training diverged: loss is ", lv, " at epoch ", epoch + 1, ", iteration ", iteration,
                          " (lr ", lr, "); the last good checkpoint is ", result.last_checkpoint,
                          " — lower --lr or enable --clip-grad");
-      backward(loss);
-      if (sam) {
-        sam->first_step();
-        sam->zero_grad();
-        nn::set_batch_norm_stats_frozen(*model, true);  // the second pass must not count this batch again
-        Variable logits2;
-        backward(compute_loss(logits2));
-        nn::set_batch_norm_stats_frozen(*model, false);
-        if (c.clip_grad > 0) optim::clip_grad_norm(model->parameters(), c.clip_grad);
-        sam->second_step();
-      } else {
-        if (c.clip_grad > 0) optim::clip_grad_norm(model->parameters(), c.clip_grad);
-        opt->step();
-      }
-      opt->zero_grad();
-      if (ema) ema->update();
 
       // running statistics for the bar (of the global batches)
       right += batch_right;
@@ -353,6 +360,12 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       if (bar) bar->update(b, loss_sum / seen, static_cast<double>(right) / seen, seen);
     }
     if (bar) bar->finish();
+    if (lead && c.device.is_cuda() && b > 0) {  // one (the loss read) is the design; more is a hidden wait
+      const uint64_t syncs = cuda::host_sync_count() - syncs_before;
+      std::fprintf(stderr, "epoch %lld: %.2f host syncs per training step (%llu in %lld steps)\n",
+                   static_cast<long long>(epoch + 1), static_cast<double>(syncs) / static_cast<double>(b),
+                   static_cast<unsigned long long>(syncs), static_cast<long long>(b));
+    }
     if (!lead) continue;  // the lead validates and writes; the others go on to the next epoch
     double train_seconds = seconds_since(t0);
 

@@ -36,6 +36,12 @@ void check_inputs(const char* op, const Tensor& logits, const Tensor& target, do
 
 }  // namespace
 
+std::string cross_entropy_bad_id_message(int64_t id, int64_t row, int64_t classes) {
+  return make_error("cross_entropy: target class id ", id, " (row ", row, ") is out of range for ", classes,
+                    " classes (expected 0 to ", classes - 1, ")")
+      .what();
+}
+
 CrossEntropyForward cross_entropy_forward(const Tensor& logits, const Tensor& target, double label_smoothing,
                                           Reduction reduction) {
   check_inputs("cross_entropy", logits, target, label_smoothing);
@@ -51,11 +57,8 @@ CrossEntropyForward cross_entropy_forward(const Tensor& logits, const Tensor& ta
         [&] { return cpu::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse); },
         [&] { return cuda::cross_entropy_forward(logits, target, label_smoothing, row_loss, lse); });
   }
-  if (bad_row >= 0) {
-    const auto id = static_cast<int64_t>(target.select(0, bad_row).item());
-    throw make_error("cross_entropy: target class id ", id, " (row ", bad_row, ") is out of range for ", C,
-                     " classes (expected 0 to ", C - 1, ")");
-  }
+  if (bad_row >= 0)  // the CPU's check; CUDA's reports later, without waiting (cross_entropy.h)
+    throw Error(cross_entropy_bad_id_message(static_cast<int64_t>(target.select(0, bad_row).item()), bad_row, C));
   Tensor loss;
   switch (reduction) {
     case Reduction::none: loss = row_loss; break;

@@ -16,7 +16,14 @@
 //             recomputes softmax from x and the saved lse (N,), so nothing (N, C) is kept.
 //
 // One pass over each row computes the online (max, Σexp), Σ x and (for probabilities) Σ t, Σ t·x.
-// A class id outside [0, C) throws an Error naming it (on CUDA this reads one flag back).
+// A class id outside [0, C) throws an Error naming it, the row and C. On the CPU the call throws.
+// On CUDA the call does not wait for the kernel to find out (that would stop the host in every
+// training step): the kernel flags the smallest bad row, the flag is copied back on the stream,
+// and the Error ("cross_entropy: target class id 7 (row 1) is out of range for 5 classes
+// (expected 0 to 4); found on cuda:0 after the call had returned ...") is thrown by the next
+// host sync ember makes (loss.item(), .cpu(), cuda::synchronize()) or by a later cross_entropy
+// call once the kernel has run. The rows with a bad id count 0 in the loss meanwhile.
+// EMBER_CUDA_SYNC=1 makes the call itself throw (cuda::defer_check, tensor/cuda/runtime.h).
 #pragma once
 #include "tensor/tensor.h"
 

@@ -136,7 +136,7 @@ void launch_forward(const CrossEntropyArgs<T>& a, const Tensor& row_loss, const 
   auto stream = stream_of(current_stream());
   A* pl = static_cast<A*>(row_loss.data_ptr());
   A* plse = static_cast<A*>(lse.data_ptr());
-  auto* pbad = static_cast<unsigned long long*>(bad.data_ptr());
+  auto* pbad = bad.defined() ? static_cast<unsigned long long*>(bad.data_ptr()) : nullptr;
   if (a.C <= 1024) {
     const auto grid = static_cast<unsigned>((a.N + kBlock / 32 - 1) / (kBlock / 32));
     cross_entropy_forward_kernel<T, kIds, 32><<<grid, kBlock, 0, stream>>>(a, pl, plse, pbad);
@@ -164,15 +164,36 @@ void launch_backward(const CrossEntropyArgs<T>& a, const Tensor& scale, const Te
   EMBER_CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 
+// After the forward kernel: bad[1] = the class id of row bad[0], when bad[0] < N.
+__global__ void cross_entropy_bad_id_kernel(long long* bad, const int64_t* ids, int64_t id_stride, int64_t N) {
+  if (bad[0] < N) bad[1] = ids[bad[0] * id_stride];
+}
+
+// The class-id check does not wait for the kernel: its verdict (the smallest bad row and its id)
+// is read back later (cuda::defer_check), and a bad id raises its Error from the next host sync,
+// the next cross_entropy call once the kernel has run, or at once under EMBER_CUDA_SYNC=1.
 template <class T>
 int64_t forward_typed(const Tensor& x, const Tensor& target, double eps, const Tensor& row_loss, const Tensor& lse) {
   const auto a = make_args<T>(x, target, eps);
-  Tensor bad = full({1}, static_cast<double>(a.N), DType::i64, x.device());  // (1,) smallest bad row, or N
-  if (a.ids) launch_forward<T, true>(a, row_loss, lse, bad);
-  else launch_forward<T, false>(a, row_loss, lse, bad);
-  if (!a.ids) return -1;
-  const auto first_bad = static_cast<int64_t>(bad.item());  // waits for the kernel
-  return first_bad < a.N ? first_bad : -1;
+  if (!a.ids) {
+    launch_forward<T, false>(a, row_loss, lse, Tensor());
+    return -1;
+  }
+  Tensor bad = full({2}, static_cast<double>(a.N), DType::i64, x.device());  // (smallest bad row or N, its id)
+  launch_forward<T, true>(a, row_loss, lse, bad);
+  cross_entropy_bad_id_kernel<<<1, 1, 0, stream_of(current_stream())>>>(static_cast<long long*>(bad.data_ptr()),
+                                                                        a.ids, a.id_stride, a.N);
+  EMBER_CUDA_CHECK_LAUNCH("cross_entropy_bad_id_kernel");
+  const int64_t N = a.N, C = a.C;
+  const std::string where = x.device().str();
+  defer_check(bad.data_ptr(), 2 * sizeof(int64_t), [N, C, where](const void* host) {
+    const auto* v = static_cast<const int64_t*>(host);
+    if (v[0] < N)
+      throw Error(cross_entropy_bad_id_message(v[1], v[0], C) + "; found on " + where +
+                  " after the call had returned, and reported at the next host sync (EMBER_CUDA_SYNC=1 "
+                  "reports it at the call)");
+  });
+  return -1;
 }
 
 template <class T>

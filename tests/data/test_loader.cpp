@@ -317,8 +317,64 @@ TEST(DataLoader, CudaBatchesMatchCpu) {
     o.device = Device::cuda();
     o.pin_memory = pin;
     DataLoader loader(ds, o);
-    for (Batch& b : loader) EXPECT_TRUE(b.images.device().is_cuda());
+    for (Batch& b : loader) {
+      EXPECT_TRUE(b.images.device().is_cuda());
+      EXPECT_TRUE(b.labels.device().is_cuda());
+      EXPECT_TRUE(b.targets.device().is_cuda());
+    }
     loader.set_epoch(0);
-    EXPECT_EQ(run_pass(loader).images, ref.images);
+    Pass got = run_pass(loader);
+    EXPECT_EQ(got.images, ref.images);
+    EXPECT_EQ(got.labels, ref.labels);
+    EXPECT_EQ(got.targets, ref.targets);
+    EXPECT_EQ(got.indices, ref.indices);
+    EXPECT_EQ(got.sizes, ref.sizes);
   }
+}
+
+// The page-locked path uploads one batch ahead on the copy stream: the batches, their order, the
+// errors at their turn, bad samples, abandoned passes and the decoded cache are all as on the CPU,
+// and next() makes the host wait for nothing.
+TEST(DataLoader, CudaPinnedUploadsAheadLikeTheCpuPath) {
+  EMBER_REQUIRE_CUDA();
+  for (int workers : {0, 2}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    auto ds = std::make_shared<TinyDataset>(24, std::set<int64_t>{17}, std::set<int64_t>{4, 5, 6, 7});
+    LoaderOptions cpu_opts{.batch_size = 4, .shuffle = false, .num_workers = workers};
+    LoaderOptions gpu_opts = cpu_opts;
+    gpu_opts.device = Device::cuda();
+    gpu_opts.pin_memory = true;
+    DataLoader cpu_loader(ds, cpu_opts), gpu_loader(ds, gpu_opts);
+    std::vector<std::string> cpu_events, gpu_events;  // "b<first index>" or "error"
+    for (auto [loader, events] : {std::pair{&cpu_loader, &cpu_events}, std::pair{&gpu_loader, &gpu_events}}) {
+      for (;;) {
+        try {
+          cuda::reset_host_sync_count();
+          auto b = loader->next();
+          if (loader == &gpu_loader) EXPECT_EQ(cuda::host_sync_count(), 0u);
+          if (!b) break;
+          events->push_back("b" + std::to_string(b->indices.front()) + ":" + std::to_string(values(b->images)[0]));
+        } catch (const Error&) {
+          events->push_back("error");
+        }
+      }
+    }
+    EXPECT_EQ(gpu_events, cpu_events);
+    EXPECT_EQ(cpu_events.size(), 5u);  // batch 1 all bad (skipped), batch 4 fails
+  }
+  // Abandoned passes and a new epoch.
+  auto ds = std::make_shared<TinyDataset>(40);
+  DataLoader loader(ds, {.batch_size = 8, .num_workers = 2, .cache_decoded = true, .pin_memory = true,
+                         .device = Device::cuda()});
+  for (int round = 0; round < 3; ++round) {
+    for (Batch& b : loader) {
+      (void)b;
+      break;
+    }
+  }
+  loader.set_epoch(0);
+  DataLoader cpu(ds, {.batch_size = 8, .num_workers = 2});
+  Pass a = run_pass(loader), b = run_pass(cpu);
+  EXPECT_EQ(a.images, b.images);
+  EXPECT_EQ(a.indices, b.indices);
 }

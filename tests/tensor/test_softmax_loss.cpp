@@ -461,6 +461,15 @@ TEST(CrossEntropyCuda, MatchesCpu) {
       }
     }
   }
-  expect_error([&] { cross_entropy(zeros({3, 5}, DType::f32, gpu), from_vector<int64_t>({0, 7, 9}, {3}, DType::i64, gpu)); },
-               "cross_entropy: target class id 7 (row 1) is out of range for 5 classes");
+  // CUDA's class-id check does not wait for the kernel: the next host sync throws its Error.
+  expect_error([&] { cross_entropy(zeros({3, 5}, DType::f32, gpu), from_vector<int64_t>({0, 7, 9}, {3}, DType::i64, gpu)).item(); },
+               "cross_entropy: target class id 7 (row 1) is out of range for 5 classes (expected 0 to 4); found on cuda:0");
+  Tensor loss = cross_entropy(zeros({3, 5}, DType::f32, gpu), from_vector<int64_t>({0, -1, 2}, {3}, DType::i64, gpu));
+  expect_error([&] { cuda::synchronize(); }, "cross_entropy: target class id -1 (row 1)");
+  EXPECT_EQ(cuda::deferred_check_count(), 0u);  // reported once
+  cuda::synchronize();
+  // Good ids: nothing is reported, and the check leaves nothing pending after a sync.
+  Tensor good = cross_entropy(zeros({3, 5}, DType::f32, gpu), from_vector<int64_t>({0, 4, 2}, {3}, DType::i64, gpu));
+  EXPECT_NEAR(good.item(), std::log(5.0), 1e-5);
+  EXPECT_EQ(cuda::deferred_check_count(), 0u);
 }
