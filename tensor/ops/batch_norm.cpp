@@ -5,6 +5,7 @@
 
 #include "tensor/dispatch.h"
 #include "tensor/ops/batch_norm_kernels.h"
+#include "tensor/ops/norm_dtypes.h"
 #include "tensor/profiler.h"
 
 namespace ember {
@@ -41,17 +42,6 @@ BatchNormArgs dims_of(const Tensor& x) {
   return a;
 }
 
-// x's dtype: f32 or f64 anywhere, bf16 or f16 on CUDA.
-void check_x_dtype(const char* op, const Tensor& x) {
-  const DType t = x.dtype();
-  EMBER_CHECK(t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::f16, op, ": x has dtype ",
-              dtype_name(t), ", expected f32, f64, bf16 or f16");
-  EMBER_CHECK(x.device().is_cuda() || t == DType::f32 || t == DType::f64, op, ": x has dtype ", dtype_name(t),
-              " on the CPU, where f32 and f64 run (bf16 and f16 run on CUDA)");
-}
-
-// Every per-channel tensor the kernels read or write: f32 for 16-bit x, else x's dtype.
-DType stat_dtype(const Tensor& x) { return x.dtype() == DType::f64 ? DType::f64 : DType::f32; }
 
 void check_clamp(const char* op, const BatchNormClamp& c) {
   EMBER_CHECK(!std::isnan(c.lo) && !std::isnan(c.hi) && c.lo <= c.hi, op, ": clamp bounds must satisfy lo <= hi, got [",
@@ -67,7 +57,7 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   check_clamp(op, clamp);
   EMBER_CHECK(x.defined(), op, ": undefined input");
   EMBER_CHECK(x.dim() >= 2, op, ": x has shape ", x.shape_str(), ", expected (N, C) or (N, C, *)");
-  check_x_dtype(op, x);
+  norm_dtypes::check_x(op, x);
   EMBER_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
   EMBER_CHECK(momentum >= 0 && momentum <= 1, op, ": momentum must be in [0, 1], got ", momentum);
   check_channel_tensor(op, "weight", weight, x, true);
@@ -86,7 +76,7 @@ BatchNormResult batch_norm(const Tensor& x, const Tensor& weight, const Tensor& 
                 x.shape_str());
 
   Tensor xc = x.contiguous();
-  const DType st = stat_dtype(x);
+  const DType st = norm_dtypes::stat(x);
   Tensor w = as_kernel_operand(weight, st), b = as_kernel_operand(bias, st);
   // Running stats in another dtype or layout are updated through a copy, written back below.
   Tensor rm = as_kernel_operand(running_mean, st), rv = as_kernel_operand(running_var, st);
@@ -116,7 +106,7 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
               dtype_name(x.dtype()));
   EMBER_CHECK(grad.device() == x.device(), op, ": grad is on ", grad.device().str(), " but x is on ",
               x.device().str());
-  check_x_dtype(op, x);
+  norm_dtypes::check_x(op, x);
   check_channel_tensor(op, "weight", weight, x, true);
   check_channel_tensor(op, "bias", bias, x, true);
   check_channel_tensor(op, "save_mean", save_mean, x, false);
@@ -125,7 +115,7 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   args.training = training;
   args.clamp = clamp;
   Tensor gc = grad.contiguous(), xc = x.contiguous();
-  const DType st = stat_dtype(x);
+  const DType st = norm_dtypes::stat(x);
   Tensor w = as_kernel_operand(weight, st), b = as_kernel_operand(bias, st);
   Tensor mean = as_kernel_operand(save_mean, st), invstd = as_kernel_operand(save_invstd, st);
   Tensor dx = empty(x.shape(), x.dtype(), x.device());

@@ -4,6 +4,7 @@
 
 #include "tensor/dispatch.h"
 #include "tensor/ops/layer_norm_kernels.h"
+#include "tensor/ops/norm_dtypes.h"
 #include "tensor/profiler.h"
 
 namespace ember {
@@ -13,15 +14,8 @@ namespace {
 void check_input(const char* op, const Tensor& x) {
   EMBER_CHECK(x.defined(), op, ": undefined input");
   EMBER_CHECK(x.dim() >= 1, op, ": x is a scalar, expected (*, D)");
-  const DType t = x.dtype();
-  EMBER_CHECK(t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::f16, op, ": x has dtype ",
-              dtype_name(t), ", expected f32, f64, bf16 or f16");
-  EMBER_CHECK(x.device().is_cuda() || t == DType::f32 || t == DType::f64, op, ": x has dtype ", dtype_name(t),
-              " on the CPU, where f32 and f64 run (bf16 and f16 run on CUDA)");
+  norm_dtypes::check_x(op, x);
 }
-
-// mean, rstd, weight, bias, dweight, dbias: f32 for 16-bit x, else x's dtype.
-DType stat_dtype(const Tensor& x) { return x.dtype() == DType::f64 ? DType::f64 : DType::f32; }
 
 // A tensor of `shape` on x's device (undefined allowed when `optional`), returned contiguous in x's dtype.
 Tensor checked_operand(const char* op, const char* what, const Tensor& t, const Tensor& x, const Shape& shape,
@@ -36,7 +30,7 @@ Tensor checked_operand(const char* op, const char* what, const Tensor& t, const 
               x.device().str());
   EMBER_CHECK(is_floating(t.dtype()), op, ": ", what, " has dtype ", dtype_name(t.dtype()),
               ", expected a floating dtype");
-  return t.to(stat_dtype(x)).contiguous();
+  return t.to(norm_dtypes::stat(x)).contiguous();
 }
 
 Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
@@ -58,8 +52,8 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   Tensor b = checked_operand(op, "bias", bias, x, {D}, true);
   Tensor xc = x.contiguous();
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = empty(row_shape(x), stat_dtype(x), x.device());
-  Tensor rstd = empty(row_shape(x), stat_dtype(x), x.device());
+  Tensor mean = empty(row_shape(x), norm_dtypes::stat(x), x.device());
+  Tensor rstd = empty(row_shape(x), norm_dtypes::stat(x), x.device());
   profile_count(8.0 * x.numel(), static_cast<double>(2 * x.nbytes()));
   dispatch(op, x.device(),
            [&] { cpu::layer_norm_forward(xc, w, b, out, mean, rstd, rows, D, eps); },
@@ -85,8 +79,8 @@ LayerNormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Te
   Tensor r = checked_operand(op, "rstd", rstd, x, row_shape(x), false);
   Tensor gc = grad.contiguous(), xc = x.contiguous();
   Tensor dx = empty(x.shape(), x.dtype(), x.device());
-  Tensor dweight = empty({D}, stat_dtype(x), x.device());
-  Tensor dbias = empty({D}, stat_dtype(x), x.device());
+  Tensor dweight = empty({D}, norm_dtypes::stat(x), x.device());
+  Tensor dbias = empty({D}, norm_dtypes::stat(x), x.device());
   profile_count(12.0 * x.numel(), static_cast<double>(3 * x.nbytes()));
   dispatch(op, x.device(),
            [&] { cpu::layer_norm_backward(gc, xc, w, m, r, dx, dweight, dbias, rows, D); },

@@ -102,16 +102,6 @@ void launch_sgd_multi(const std::vector<Tensor>& p, const std::vector<Tensor>& g
   EMBER_CUDA_CHECK_LAUNCH("sgd_multi_tensor_kernel");
 }
 
-template <class Fn>
-void dispatch_param(DType t, const char* op, Fn&& fn) {
-  switch (t) {
-    case DType::f32: return fn.template operator()<float, float>();
-    case DType::f64: return fn.template operator()<double, double>();
-    case DType::bf16: return fn.template operator()<ember::bf16, float>();
-    case DType::f16: return fn.template operator()<ember::f16, float>();
-    default: throw make_error(op, ": dtype ", dtype_name(t), " not supported on CUDA (expected f32, f64, bf16 or f16)");
-  }
-}
 
 }  // namespace
 

@@ -351,7 +351,9 @@ TEST(DataLoader, CudaPinnedUploadsAheadLikeTheCpuPath) {
         try {
           cuda::reset_host_sync_count();
           auto b = loader->next();
-          if (loader == &gpu_loader) EXPECT_EQ(cuda::host_sync_count(), 0u);
+          if (loader == &gpu_loader) {
+            EXPECT_EQ(cuda::host_sync_count(), 0u);
+          }
           if (!b) break;
           events->push_back("b" + std::to_string(b->indices.front()) + ":" + std::to_string(values(b->images)[0]));
         } catch (const Error&) {

@@ -153,7 +153,9 @@ void expect_sgd_multi_equals_per_tensor(size_t n, DType dtype, Device device) {
   sgd_update_multi(p, g, b, steps);
   for (size_t i = 0; i < n; ++i) {
     ASSERT_TRUE(all_close(p[i].cpu(), p1[i].cpu(), 0, 0)) << "param " << i;
-    if (b[i].defined()) ASSERT_TRUE(all_close(b[i].cpu(), b1[i].cpu(), 0, 0)) << "momentum " << i;
+    if (b[i].defined()) {
+      ASSERT_TRUE(all_close(b[i].cpu(), b1[i].cpu(), 0, 0)) << "momentum " << i;
+    }
   }
 }
 
