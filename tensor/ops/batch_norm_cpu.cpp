@@ -1,8 +1,19 @@
-// Batch norm on the CPU: parallel over channels; each channel's statistics in one fused pass
-// (shifted sums in double, eight independent lanes so the loop vectorizes), then one pass to
-// normalize (and clamp, when a ReLU/ReLU6 is fused in). The math is in tensor/ops/batch_norm.h.
+// Batch norm on the CPU, in channel blocks: a task takes the channels [c0, c1) of every sample,
+// whose values are one contiguous span of S = (c1 − c0)·L per sample, so every pass reads memory
+// in order, in long runs, however small the planes are (a channel's own run is L values: 9 late
+// in EfficientNet at 96×96, too short to vectorize or to prefetch). Each pass is one vector loop
+// over the span per sample, with the per-channel constants expanded to the span once per block:
+//   statistics   s[i] += x − shift,  ss[i] += (x − shift)²      then per channel Σ over its L slots
+//   normalize    y = clamp((x − μ)·γr + β)
+//   backward     sg[i] += g′,  sgx[i] += g′·(x − μ)             then per channel Σ over its L slots
+//                dx = γr·(g′ − Σg′/M − (x − μ)·r²·Σg′(x − μ)/M)
+// Per-slot sums are kept in T over at most kFlush samples and then added in double, and the slots
+// of a channel are summed in double (the shift, a value of the channel, keeps E[d²] − E[d]² free
+// of cancellation). A block is sized so that its values (and, backward, its gradients) stay in
+// L2 between the two passes. The math is in tensor/ops/batch_norm.h.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "tensor/cpu/parallel.h"
 #include "tensor/ops/batch_norm_kernels.h"
@@ -11,80 +22,64 @@ namespace ember::cpu {
 
 namespace {
 
-constexpr int kLanes = 8;
+constexpr int64_t kFlush = 32;  // samples summed in T before the sums move to double
 
-// s += Σ (p[i·stride] - shift), ss += Σ (p[i·stride] - shift)² for i in [0, n).
-// Shifting by a value of the channel keeps E[d²] - E[d]² free of cancellation.
-template <class T>
-void add_shifted_sums(const T* p, int64_t n, int64_t stride, double shift, double& s, double& ss) {
-  double a[kLanes] = {}, b[kLanes] = {};
-  int64_t i = 0;
-  if (stride == 1) {
-    for (; i + kLanes <= n; i += kLanes)
-      for (int k = 0; k < kLanes; ++k) {
-        double d = static_cast<double>(p[i + k]) - shift;
-        a[k] += d;
-        b[k] += d * d;
-      }
-  }
-  for (; i < n; ++i) {
-    double d = static_cast<double>(p[i * stride]) - shift;
-    a[0] += d;
-    b[0] += d * d;
-  }
-  for (int k = 0; k < kLanes; ++k) {
-    s += a[k];
-    ss += b[k];
-  }
+// Channels per block: about `span` values per sample, at least one channel, and blocks enough
+// for the threads to share.
+int64_t channels_per_block(const BatchNormArgs& a, int64_t span) {
+  const int64_t by_span = std::max<int64_t>(1, span / std::max<int64_t>(a.L, 1));
+  const int64_t by_threads = std::max<int64_t>(1, (a.C + 4 * num_threads() - 1) / (4 * num_threads()));
+  return std::min(by_span, by_threads);
 }
 
-// sg += Σ g', sgx += Σ g'·(x - mean), g' = grad_of(g, x), both read at the same stride. Within
-// one run (at most one plane, N·L values apart) the sums are kept in T across kGradLanes lanes,
-// which keeps the loop in T's vector width (a masked g' in double would not vectorize); the runs
-// are summed in double.
-constexpr int kGradLanes = 16;
-template <class T, class GradOf>
-void add_grad_sums(const T* g, const T* x, int64_t n, int64_t stride, T mean, GradOf grad_of, double& sg,
-                   double& sgx) {
-  T a[kGradLanes] = {}, b[kGradLanes] = {};
-  int64_t i = 0;
-  if (stride == 1) {
-    for (; i + kGradLanes <= n; i += kGradLanes)
-      for (int k = 0; k < kGradLanes; ++k) {
-        const T gv = grad_of(g[i + k], x[i + k]);
-        a[k] += gv;
-        b[k] += gv * (x[i + k] - mean);
-      }
-  }
-  double sa = 0, sb = 0;
-  for (int k = 0; k < kGradLanes; ++k) {
-    sa += a[k];
-    sb += b[k];
-  }
-  for (; i < n; ++i) {
-    const T gv = grad_of(g[i * stride], x[i * stride]);
-    sa += gv;
-    sb += static_cast<double>(gv) * static_cast<double>(x[i * stride] - mean);
-  }
-  sg += sa;
-  sgx += sb;
-}
-
-// Calls fn(offset, count, stride) for the runs that make up channel c of an (N, C, L) tensor:
-// N runs of L contiguous values, or (when L == 1) one run of N values at stride C.
+// Runs fn(c0, c1) for every block of channels, blocks shared among the threads.
 template <class Fn>
-void for_each_channel_run(const BatchNormArgs& a, int64_t c, Fn&& fn) {
-  if (a.L == 1) {
-    fn(c, a.N, a.C);
-    return;
+void for_each_block(const BatchNormArgs& a, int64_t span, Fn&& fn) {
+  const int64_t per = channels_per_block(a, span), blocks = (a.C + per - 1) / per;
+  parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t blk = b; blk < e; ++blk) fn(blk * per, std::min(a.C, (blk + 1) * per));
+  });
+}
+
+// dst[(c − c0)·L + l] = v[c − c0] for the block's span.
+template <class T>
+void expand(const std::vector<T>& v, int64_t L, std::vector<T>& dst) {
+  for (size_t c = 0; c < v.size(); ++c) std::fill(dst.begin() + c * L, dst.begin() + (c + 1) * L, v[c]);
+}
+
+// Per-slot sums of two quantities over the samples: add(n, a, b) adds sample n's values into the
+// T slots a, b (size S); the result is the per-channel sums in double.
+template <class T, class Add>
+void channel_sums(int64_t N, int64_t L, int64_t S, Add&& add, std::vector<double>& sum_a, std::vector<double>& sum_b) {
+  std::vector<T> a(S), b(S);
+  std::vector<double> da(S, 0.0), db(S, 0.0);
+  for (int64_t n0 = 0; n0 < N; n0 += kFlush) {
+    std::fill(a.begin(), a.end(), T(0));
+    std::fill(b.begin(), b.end(), T(0));
+    for (int64_t n = n0; n < std::min(N, n0 + kFlush); ++n) add(n, a.data(), b.data());
+    for (int64_t i = 0; i < S; ++i) {
+      da[i] += static_cast<double>(a[i]);
+      db[i] += static_cast<double>(b[i]);
+    }
   }
-  for (int64_t n = 0; n < a.N; ++n) fn((n * a.C + c) * a.L, a.L, int64_t{1});
+  const int64_t channels = S / L;
+  sum_a.assign(channels, 0.0);
+  sum_b.assign(channels, 0.0);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t l = 0; l < L; ++l) {
+      sum_a[c] += da[c * L + l];
+      sum_b[c] += db[c * L + l];
+    }
 }
 
 template <class T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
+
+// Values per sample in a block: forward keeps x (N·span values) in L2 between its passes,
+// backward x and g.
+constexpr int64_t kForwardSpan = 2048, kBackwardSpan = 1024;
 
 template <class T>
 void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
@@ -98,48 +93,120 @@ void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   T* po = out.data<T>();                                                // (N, C, L)
   T* psm = save_mean.data<T>();                                         // (C)
   T* psi = save_invstd.data<T>();                                       // (C)
-  const int64_t M = a.N * a.L;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(M, 1));
-  parallel_for(a.C, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      double mean, invstd;
-      if (a.training) {
-        double shift = M > 0 ? static_cast<double>(px[c * a.L]) : 0.0, s = 0, ss = 0;
-        for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
-          add_shifted_sums(px + off, n, stride, shift, s, ss);
-        });
-        double dm = s / M;
-        double var = std::max(ss / M - dm * dm, 0.0);
-        mean = shift + dm;
-        invstd = 1.0 / std::sqrt(var + a.eps);
+  const int64_t N = a.N, C = a.C, L = a.L, M = N * L;
+  // Without a clamp the bounds are ±inf and both tests fail: one loop serves both.
+  const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
+  for_each_block(a, kForwardSpan, [&](int64_t c0, int64_t c1) {
+    const int64_t B = c1 - c0, S = B * L;
+    std::vector<T> mean_c(B), scale_c(B), beta_c(B), e_mean(S), e_scale(S), e_beta(S);
+    if (a.training) {
+      std::vector<T> shift_c(B);
+      for (int64_t c = 0; c < B; ++c) shift_c[c] = N > 0 ? px[(c0 + c) * L] : T(0);
+      expand(shift_c, L, e_mean);
+      std::vector<double> s, ss;
+      channel_sums<T>(N, L, S, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
+        const T* __restrict xr = px + (n * C + c0) * L;
+        const T* __restrict sh = e_mean.data();
+        for (int64_t i = 0; i < S; ++i) {
+          const T d = xr[i] - sh[i];
+          sa[i] += d;
+          sb[i] += d * d;
+        }
+      }, s, ss);
+      for (int64_t c = 0; c < B; ++c) {
+        const double dm = s[c] / M, var = std::max(ss[c] / M - dm * dm, 0.0);
+        const double mean = static_cast<double>(shift_c[c]) + dm, invstd = 1.0 / std::sqrt(var + a.eps);
         if (prm) {
-          prm[c] = static_cast<T>((1 - a.momentum) * prm[c] + a.momentum * mean);
-          prv[c] = static_cast<T>((1 - a.momentum) * prv[c] + a.momentum * var * M / (M - 1));
+          prm[c0 + c] = static_cast<T>((1 - a.momentum) * prm[c0 + c] + a.momentum * mean);
+          prv[c0 + c] = static_cast<T>((1 - a.momentum) * prv[c0 + c] + a.momentum * var * M / (M - 1));
         }
-      } else {
-        mean = static_cast<double>(prm[c]);
-        invstd = 1.0 / std::sqrt(static_cast<double>(prv[c]) + a.eps);
+        psm[c0 + c] = static_cast<T>(mean);
+        psi[c0 + c] = static_cast<T>(invstd);
       }
-      psm[c] = static_cast<T>(mean);
-      psi[c] = static_cast<T>(invstd);
-      // y = (x - μ)·(γ r) + β, clamped when asked; μ and r as saved, so that the backward
-      // recomputes the same z.
-      const T mean_t = psm[c];
-      const T scale = static_cast<T>(static_cast<double>(psi[c]) * (pw ? static_cast<double>(pw[c]) : 1.0));
-      const T shift = pb ? pb[c] : T(0);
-      // Without a clamp the bounds are ±inf and both tests fail: one loop serves both.
-      const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
-      for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
-        const T* xr = px + off;
-        T* yr = po + off;
-        for (int64_t i = 0; i < n; ++i) {
-          T z = (xr[i * stride] - mean_t) * scale + shift;
-          z = z < lo ? lo : z;  // NaN passes through, as clamp does
-          yr[i * stride] = z > hi ? hi : z;
-        }
-      });
+    } else {
+      for (int64_t c = c0; c < c1; ++c) {
+        psm[c] = prm[c];
+        psi[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(prv[c]) + a.eps));
+      }
+    }
+    // y = (x − μ)·(γ r) + β, clamped when asked; μ and r as saved, so that the backward
+    // recomputes the same z.
+    for (int64_t c = 0; c < B; ++c) {
+      mean_c[c] = psm[c0 + c];
+      scale_c[c] = static_cast<T>(static_cast<double>(psi[c0 + c]) * (pw ? static_cast<double>(pw[c0 + c]) : 1.0));
+      beta_c[c] = pb ? pb[c0 + c] : T(0);
+    }
+    expand(mean_c, L, e_mean);
+    expand(scale_c, L, e_scale);
+    expand(beta_c, L, e_beta);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* __restrict xr = px + (n * C + c0) * L;
+      T* __restrict yr = po + (n * C + c0) * L;
+      const T *__restrict em = e_mean.data(), *__restrict es = e_scale.data(), *__restrict eb = e_beta.data();
+      for (int64_t i = 0; i < S; ++i) {
+        T z = (xr[i] - em[i]) * es[i] + eb[i];
+        z = z < lo ? lo : z;  // NaN passes through, as clamp does
+        yr[i] = z > hi ? hi : z;
+      }
     }
   });
+}
+
+template <class T, bool Clamp>
+void backward_block(const T* pg, const T* px, const T* pw, const T* pb, const T* pm, const T* pi, T* pdx, T* pdw,
+                    T* pdb, const BatchNormArgs& a, int64_t c0, int64_t c1) {
+  const int64_t N = a.N, C = a.C, L = a.L, M = N * L, B = c1 - c0, S = B * L;
+  const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
+  std::vector<T> mean_c(B), k_c(B), beta_c(B), e_mean(S), e_k(S), e_beta(S);
+  for (int64_t c = 0; c < B; ++c) {
+    mean_c[c] = pm[c0 + c];
+    k_c[c] = static_cast<T>(static_cast<double>(pi[c0 + c]) * (pw ? static_cast<double>(pw[c0 + c]) : 1.0));  // γ r
+    beta_c[c] = pb ? pb[c0 + c] : T(0);
+  }
+  expand(mean_c, L, e_mean);
+  expand(k_c, L, e_k);
+  expand(beta_c, L, e_beta);
+  // g′ = g, or with a clamp g·[lo ≤ z ≤ hi], z = (x − μ)·γr + β exactly as the forward had it:
+  // one select, no branch, so that the loops stay vectorized (0 outside, whatever g is).
+  auto grad_of = [=](T g, T xv, T m, T k, T b) {
+    if constexpr (Clamp) {
+      const T z = (xv - m) * k + b;
+      return ((lo <= z) & (z <= hi)) ? g : T(0);
+    } else {
+      return g;
+    }
+  };
+  std::vector<double> sg, sgx;  // per channel Σ g′, Σ g′·(x − μ)
+  channel_sums<T>(N, L, S, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
+    const T* __restrict gr = pg + (n * C + c0) * L;
+    const T* __restrict xr = px + (n * C + c0) * L;
+    const T *__restrict em = e_mean.data(), *__restrict ek = e_k.data(), *__restrict eb = e_beta.data();
+    for (int64_t i = 0; i < S; ++i) {
+      const T gv = grad_of(gr[i], xr[i], em[i], ek[i], eb[i]);
+      sa[i] += gv;
+      sb[i] += gv * (xr[i] - em[i]);
+    }
+  }, sg, sgx);
+  // training: dx = γr (g′ − Σg′/M − (x − μ) r² Σg′(x − μ)/M);  eval: dx = γr g′
+  std::vector<T> mg_c(B), slope_c(B), e_mg(S), e_slope(S);
+  for (int64_t c = 0; c < B; ++c) {
+    const double invstd = static_cast<double>(pi[c0 + c]);
+    pdb[c0 + c] = static_cast<T>(sg[c]);
+    pdw[c0 + c] = static_cast<T>(sgx[c] * invstd);
+    mg_c[c] = a.training ? static_cast<T>(sg[c] / M) : T(0);
+    slope_c[c] = a.training ? static_cast<T>(invstd * invstd * sgx[c] / M) : T(0);
+  }
+  expand(mg_c, L, e_mg);
+  expand(slope_c, L, e_slope);
+  for (int64_t n = 0; n < N; ++n) {
+    const T* __restrict gr = pg + (n * C + c0) * L;
+    const T* __restrict xr = px + (n * C + c0) * L;
+    T* __restrict dr = pdx + (n * C + c0) * L;
+    const T *__restrict em = e_mean.data(), *__restrict ek = e_k.data(), *__restrict eb = e_beta.data();
+    const T *__restrict eg = e_mg.data(), *__restrict es = e_slope.data();
+    for (int64_t i = 0; i < S; ++i)
+      dr[i] = ek[i] * (grad_of(gr[i], xr[i], em[i], ek[i], eb[i]) - eg[i] - (xr[i] - em[i]) * es[i]);
+  }
 }
 
 template <class T>
@@ -155,47 +222,13 @@ void backward_impl(const Tensor& grad, const Tensor& x, const Tensor& weight, co
   T* pdx = dx.data<T>();                // (N, C, L)
   T* pdw = dweight.data<T>();           // (C)
   T* pdb = dbias.data<T>();             // (C)
-  const int64_t M = a.N * a.L;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(M, 1));
-  parallel_for(a.C, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const double invstd = static_cast<double>(pi[c]);
-      const double k = invstd * (pw ? static_cast<double>(pw[c]) : 1.0);  // γ r
-      const T k_t = static_cast<T>(k), mean_t = pm[c], shift = pb ? pb[c] : T(0);
-      // g' = g, or with a clamp g·[lo ≤ z ≤ hi], z = (x - μ)·γr + β exactly as the forward had it.
-      auto channel = [&](auto grad_of) {
-        double sg = 0, sgx = 0;  // Σ g', Σ g'·(x - μ)
-        for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
-          add_grad_sums(pg + off, px + off, n, stride, mean_t, grad_of, sg, sgx);
-        });
-        pdb[c] = static_cast<T>(sg);
-        pdw[c] = static_cast<T>(sgx * invstd);
-        // training: dx = γr (g' - Σg'/M - (x - μ) r² Σg'(x - μ)/M);  eval: dx = γr g'
-        const T mean_g = a.training ? static_cast<T>(sg / M) : T(0);
-        const T slope = a.training ? static_cast<T>(invstd * invstd * sgx / M) : T(0);
-        for_each_channel_run(a, c, [&](int64_t off, int64_t n, int64_t stride) {
-          const T* gr = pg + off;
-          const T* xr = px + off;
-          T* dr = pdx + off;
-          for (int64_t i = 0; i < n; ++i)
-            dr[i * stride] = k_t * (grad_of(gr[i * stride], xr[i * stride]) - mean_g - (xr[i * stride] - mean_t) * slope);
-        });
-      };
-      if (a.clamp.active()) {
-        const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
-        channel([=](T g, T xv) {  // one select, no branch, so that the loops stay vectorized
-          const T z = (xv - mean_t) * k_t + shift;
-          return ((lo <= z) & (z <= hi)) ? g : T(0);  // 0 outside, whatever g is (as clamp's backward)
-        });
-      } else {
-        channel([](T g, T) { return g; });
-      }
-    }
+  for_each_block(a, kBackwardSpan, [&](int64_t c0, int64_t c1) {
+    if (a.clamp.active()) backward_block<T, true>(pg, px, pw, pb, pm, pi, pdx, pdw, pdb, a, c0, c1);
+    else backward_block<T, false>(pg, px, pw, pb, pm, pi, pdx, pdw, pdb, a, c0, c1);
   });
 }
 
 }  // namespace
-
 void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                         const Tensor& running_var, const Tensor& out, const Tensor& save_mean,
                         const Tensor& save_invstd, const BatchNormArgs& args) {

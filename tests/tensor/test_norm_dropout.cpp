@@ -147,6 +147,57 @@ TEST(BatchNorm, FusedClampMatchesBatchNormThenClamp) {
   }
 }
 
+// The CPU kernel works in blocks of channels with per-slot sums moved to double every 32 samples
+// (batch_norm_cpu.cpp): shapes with several channels per block, more samples than one flush,
+// L = 1, and planes longer than a block, in f32 against the float64 formulas of batch_norm.h,
+// forward (with ReLU6 and a mean far from 0) and backward (dx, dγ, dβ).
+TEST(BatchNorm, ChannelBlocksMatchTheReferenceAtNetworkShapes) {
+  for (Shape shape : {Shape{40, 64, 3, 3}, Shape{70, 5}, Shape{33, 3, 50}, Shape{3, 300, 2, 2}, Shape{2, 2, 3000}}) {
+    SCOPED_TRACE(shape_str(shape));
+    int64_t N, C, L;
+    split_ncl(shape, N, C, L);
+    Tensor x = random_tensor(shape, DType::f64, 40.0, 44.0, 31);
+    Tensor w = random_tensor({C}, DType::f64, 1.0, 3.0, 32);
+    Tensor b = random_tensor({C}, DType::f64, -1.0, 5.0, 33);
+    Tensor g = random_tensor(shape, DType::f64, -1.0, 1.0, 34);
+    const double eps = 1e-3;
+    const std::vector<double> xv = values(x.to(DType::f32).to(DType::f64)), wv = values(w), bv = values(b),
+                              gv = values(g.to(DType::f32).to(DType::f64));
+    BatchNormRef ref = batch_norm_ref(xv, N, C, L, wv, bv, eps);
+    std::vector<double> y = ref.out, dx(xv.size()), dw(C, 0.0), db(C, 0.0);
+    std::vector<double> gp(xv.size());  // the gradient through ReLU6
+    for (size_t i = 0; i < xv.size(); ++i) {
+      gp[i] = (y[i] >= 0 && y[i] <= 6) ? gv[i] : 0.0;
+      y[i] = std::min(std::max(y[i], 0.0), 6.0);
+    }
+    const int64_t M = N * L;
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t l = 0; l < L; ++l) {
+          const int64_t i = (n * C + c) * L + l;
+          db[c] += gp[i];
+          dw[c] += gp[i] * (xv[i] - ref.mean[c]) * ref.invstd[c];
+        }
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t l = 0; l < L; ++l) {
+          const int64_t i = (n * C + c) * L + l;
+          const double xhat = (xv[i] - ref.mean[c]) * ref.invstd[c];
+          dx[i] = wv[c] * ref.invstd[c] * (gp[i] - db[c] / M - xhat * dw[c] / M);
+        }
+    }
+    const BatchNormClamp relu6{0.0, 6.0};
+    Tensor w32 = w.to(DType::f32), b32 = b.to(DType::f32);
+    BatchNormResult r = batch_norm(x.to(DType::f32), w32, b32, Tensor(), Tensor(), true, 0.1, eps, relu6);
+    EXPECT_TRUE(all_close(r.save_mean, ref.mean, 1e-5, 1e-6));
+    EXPECT_TRUE(all_close(r.save_invstd, ref.invstd, 1e-3, 1e-4));
+    EXPECT_TRUE(all_close(r.out, y, 2e-3, 2e-3));
+    BatchNormGrads d = batch_norm_backward(g.to(DType::f32), x.to(DType::f32), w32, r.save_mean, r.save_invstd, true, b32, relu6);
+    EXPECT_TRUE(all_close(d.dbias, db, 1e-4, 1e-4));
+    EXPECT_TRUE(all_close(d.dweight, dw, 2e-3, 2e-3));
+    EXPECT_TRUE(all_close(d.dx, dx, 2e-3, 2e-3));
+  }
+}
+
 // Outside [lo, hi] the gradient is 0 whatever arrives there, an infinite one included, as in
 // clamp's backward (a multiply by the mask would make inf·0 = NaN and spread it over the channel).
 TEST(BatchNorm, FusedClampDropsEvenInfiniteGradientsOutsideTheBounds) {
