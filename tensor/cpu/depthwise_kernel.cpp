@@ -22,10 +22,29 @@ void interleave2_portable(const float* even, const float* odd, int64_t n, float*
   interleave2_scalar(even, odd, n, dst);
 }
 
+void cl_taps_sum_portable(const float* src, int64_t C, const int64_t* origin, int64_t P, const int64_t* off, int taps,
+                          const float* wt, const float* init, float* out) {
+  cl_taps_sum_scalar(src, C, origin, P, off, taps, wt, init, out);
+}
+
+void cl_taps_dot_portable(const float* g, const float* src, int64_t C, const int64_t* origin, int64_t P,
+                          const int64_t* off, int taps, float* acc) {
+  cl_taps_dot_scalar(g, src, C, origin, P, off, taps, acc);
+}
+
+void to_channels_last_portable(const float* src, int64_t C, int64_t plane, const int32_t* pos, float* dst) {
+  to_channels_last_scalar(src, C, plane, pos, dst);
+}
+
+void from_channels_last_portable(const float* src, const int32_t* pos, int64_t C, int64_t plane, float* dst) {
+  from_channels_last_scalar(src, pos, C, plane, dst);
+}
+
 }  // namespace
 
 DepthwiseKernel depthwise_kernel_portable() {
-  return {CpuIsa::portable, taps_sum_portable, taps_dot_portable, deinterleave2_portable, interleave2_portable};
+  return {CpuIsa::portable,     taps_sum_portable,   taps_dot_portable, deinterleave2_portable, interleave2_portable,
+          cl_taps_sum_portable, cl_taps_dot_portable, to_channels_last_portable, from_channels_last_portable};
 }
 
 DepthwiseKernel depthwise_kernel() {

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "tensor/cpu/depthwise_kernel.h"
+#include "tensor/cpu/transpose_avx.h"
 
 namespace ember::cpu {
 
@@ -131,10 +132,96 @@ void interleave2_avx2(const float* even, const float* odd, int64_t n, float* dst
   for (; z < n; ++z) dst[z] = (z % 2 ? odd : even)[z / 2];
 }
 
+// ---- channels-last: one vector of channels (the last masked) per block -------------------
+
+// NP positions' sums in registers across the taps: one load of the weights and NP of src per tap.
+// src, wt, init and out start at the block's first channel.
+template <int NP>
+void cl_sum_block(const float* src, int64_t C, const int64_t* origin, const int64_t* off, int taps, const float* wt,
+                  const float* init, float* out, __m256i m) {
+  __m256 a[NP];
+  const float* s[NP];
+  const __m256 a0 = init ? _mm256_maskload_ps(init, m) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int k = 0; k < NP; ++k) a[k] = a0, s[k] = src + origin[k] * C;
+  for (int t = 0; t < taps; ++t) {
+    const __m256 wv = _mm256_maskload_ps(wt + t * C, m);
+    const int64_t o = off[t] * C;
+#pragma GCC unroll 4
+    for (int k = 0; k < NP; ++k) a[k] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(s[k] + o, m), a[k]);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < NP; ++k) _mm256_maskstore_ps(out + k * C, m, a[k]);
+}
+
+void cl_taps_sum_avx2(const float* src, int64_t C, const int64_t* origin, int64_t P, const int64_t* off, int taps,
+                       const float* wt, const float* init, float* out) {
+  for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+    const auto m = first_lanes(C - c0);
+    const float* ini = init ? init + c0 : nullptr;
+    int64_t p = 0;
+    for (; p + 4 <= P; p += 4) cl_sum_block<4>(src + c0, C, origin + p, off, taps, wt + c0, ini, out + p * C + c0, m);
+    for (; p < P; ++p) cl_sum_block<1>(src + c0, C, origin + p, off, taps, wt + c0, ini, out + p * C + c0, m);
+  }
+}
+
+// G taps' sums in registers across the positions: one load of g and G of src per position.
+// g, src and acc start at the block's first channel.
+template <int G>
+void cl_dot_group(const float* g, const float* src, int64_t C, const int64_t* origin, int64_t P, const int64_t* off,
+                  float* acc, __m256i m) {
+  __m256 s[G];
+  int64_t o[G];
+#pragma GCC unroll 8
+  for (int t = 0; t < G; ++t) s[t] = _mm256_setzero_ps(), o[t] = off[t] * C;
+  for (int64_t p = 0; p < P; ++p) {
+    const __m256 gv = _mm256_maskload_ps(g + p * C, m);
+    const float* x = src + origin[p] * C;
+#pragma GCC unroll 8
+    for (int t = 0; t < G; ++t) s[t] = _mm256_fmadd_ps(gv, _mm256_maskload_ps(x + o[t], m), s[t]);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < G; ++t) _mm256_maskstore_ps(acc + t * C, m, _mm256_add_ps(_mm256_maskload_ps(acc + t * C, m), s[t]));
+}
+
+constexpr int kClDotGroup = 8;  // accumulators, g and a load within the registers
+
+void cl_taps_dot_avx2(const float* g, const float* src, int64_t C, const int64_t* origin, int64_t P,
+                       const int64_t* off, int taps, float* acc) {
+  for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+    const auto m = first_lanes(C - c0);
+    for (int t0 = 0; t0 < taps; t0 += kClDotGroup) {
+      const int G = taps - t0 < kClDotGroup ? taps - t0 : kClDotGroup;
+      const float* gc = g + c0;
+      const float* sc = src + c0;
+      float* ac = acc + t0 * C + c0;
+      switch (G) {
+        case 1: cl_dot_group<1>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        case 2: cl_dot_group<2>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        case 3: cl_dot_group<3>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        case 4: cl_dot_group<4>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        case 5: cl_dot_group<5>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        case 6: cl_dot_group<6>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        case 7: cl_dot_group<7>(gc, sc, C, origin, P, off + t0, ac, m); break;
+        default: cl_dot_group<8>(gc, sc, C, origin, P, off + t0, ac, m); break;
+      }
+    }
+  }
+}
+
+void to_channels_last_avx2(const float* src, int64_t C, int64_t plane, const int32_t* pos, float* dst) {
+  to_channels_last_avx(src, C, plane, pos, dst);
+}
+
+void from_channels_last_avx2(const float* src, const int32_t* pos, int64_t C, int64_t plane, float* dst) {
+  from_channels_last_avx(src, pos, C, plane, dst);
+}
+
 }  // namespace
 
 DepthwiseKernel depthwise_kernel_avx2() {
-  return {CpuIsa::avx2, taps_sum_avx2, taps_dot_avx2, deinterleave2_avx2, interleave2_avx2};
+  return {CpuIsa::avx2, taps_sum_avx2, taps_dot_avx2, deinterleave2_avx2, interleave2_avx2,
+          cl_taps_sum_avx2, cl_taps_dot_avx2, to_channels_last_avx2, from_channels_last_avx2};
 }
 
 }  // namespace ember::cpu

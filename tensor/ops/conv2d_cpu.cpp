@@ -343,6 +343,24 @@ struct TapLoops {
     if constexpr (std::is_same_v<T, float>) k.interleave2(even, odd, n, dst);
     else interleave2_scalar(even, odd, n, dst);
   }
+  void cl_sum(const T* src, int64_t C, const int64_t* origin, int64_t P, const int64_t* off, int taps, const T* wt,
+              const T* init, T* out) const {
+    if constexpr (std::is_same_v<T, float>) k.cl_taps_sum(src, C, origin, P, off, taps, wt, init, out);
+    else cl_taps_sum_scalar(src, C, origin, P, off, taps, wt, init, out);
+  }
+  void cl_dot(const T* g, const T* src, int64_t C, const int64_t* origin, int64_t P, const int64_t* off, int taps,
+              T* acc) const {
+    if constexpr (std::is_same_v<T, float>) k.cl_taps_dot(g, src, C, origin, P, off, taps, acc);
+    else cl_taps_dot_scalar(g, src, C, origin, P, off, taps, acc);
+  }
+  void to_cl(const T* src, int64_t C, int64_t plane, const int32_t* pos, T* dst) const {
+    if constexpr (std::is_same_v<T, float>) k.to_channels_last(src, C, plane, pos, dst);
+    else to_channels_last_scalar(src, C, plane, pos, dst);
+  }
+  void from_cl(const T* src, const int32_t* pos, int64_t C, int64_t plane, T* dst) const {
+    if constexpr (std::is_same_v<T, float>) k.from_channels_last(src, pos, C, plane, dst);
+    else from_channels_last_scalar(src, pos, C, plane, dst);
+  }
 };
 
 
@@ -488,65 +506,68 @@ void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeo
 
 // ---- depthwise, channels-last (multiplier 1) ---------------------------------------
 //
-// Late in EfficientNet the planes are tiny (4×4, 2×2) and the channels many (480…1152): a loop
-// per plane is all overhead there. Instead each sample is transposed to channels-last, into a
-// zero-padded buffer xp (Hp, Wp, C), and every output position is a vector loop over channels:
+// Late in EfficientNet the planes are tiny (6×6, 3×3 at 96×96) and the channels many
+// (480…1152): a loop per plane is all overhead there. Instead each sample is transposed to
+// channels-last, into a zero-padded buffer xp (Hp, Wp, C), and every output position is a vector
+// loop over channels:
 //   out[p, c] = bias[c] + Σ_t wt[t, c] · xp[p's tap t, c],    wt (kh·kw, C) = w transposed,
-// blocked by kChannelBlock channels so that the weights of a block stay in L1. The backward
-// passes use the same buffers: dxp[tap t of p, c] += wt[t, c] · gt[p, c] (then cropped and
-// transposed back), and dw[c, t] = Σ_{n,p} gt[p, c] · xp[tap t of p, c]. One task per sample.
+// with the sums of four positions × one vector of channels in registers across the taps
+// (cl_taps_sum of depthwise_kernel.h). The weight gradient dw[c, t] = Σ_{n,p} gt[p, c] · xp[tap t
+// of p, c] keeps several taps' sums in registers across the positions (cl_taps_dot). The input gradient at unit stride is the same
+// loop as the forward over a zero-margined copy of the gradient (ChannelsLastGather); at larger
+// strides it scatters, dxp[tap t of p, c] += wt[t, c] · gt[p, c] by kChannelBlock channels, then
+// is cropped and transposed back. One task per sample.
 
 constexpr int64_t kChannelBlock = 64;
 
-// (C, P) <-> (P, C) with the channels-last side at row pitch `pitch` (in elements).
-template <class T>
-void planes_to_channels_last(const T* src, int64_t C, int64_t rows, int64_t cols, T* dst, int64_t row_pitch) {
-  // src (C, rows, cols); dst[(r·row_pitch + q)·C + c]; 8 channels at a time so that the
-  // writes are runs of 8.
-  const int64_t plane = rows * cols;
-  for (int64_t c0 = 0; c0 < C; c0 += 8) {
-    const int64_t cb = std::min<int64_t>(8, C - c0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* s = src + c0 * plane + r * cols;
-      T* d = dst + r * row_pitch * C + c0;
-      if (cb == 8) {
-        for (int64_t q = 0; q < cols; ++q)
-          for (int64_t c = 0; c < 8; ++c) d[q * C + c] = s[c * plane + q];
-      } else {
-        for (int64_t q = 0; q < cols; ++q)
-          for (int64_t c = 0; c < cb; ++c) d[q * C + c] = s[c * plane + q];
-      }
-    }
+// A plane (C, rows, cols) and its channels-last copy (position (r, q) at (r·row_pitch + q)·C): the
+// offsets pos of to_channels_last / from_channels_last (depthwise_kernel.h).
+struct ChannelsLastRows {
+  std::vector<int32_t> pos;
+  int64_t plane;
+  ChannelsLastRows(int64_t rows, int64_t cols, int64_t row_pitch, int64_t C) : plane(rows * cols) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t q = 0; q < cols; ++q) pos.push_back(static_cast<int32_t>((r * row_pitch + q) * C));
   }
-}
-template <class T>
-void channels_last_to_planes(const T* src, int64_t row_pitch, int64_t C, int64_t rows, int64_t cols, T* dst) {
-  const int64_t plane = rows * cols;
-  for (int64_t c0 = 0; c0 < C; c0 += 8) {
-    const int64_t cb = std::min<int64_t>(8, C - c0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* s = src + r * row_pitch * C + c0;
-      T* d = dst + c0 * plane + r * cols;
-      if (cb == 8) {
-        for (int64_t q = 0; q < cols; ++q)
-          for (int64_t c = 0; c < 8; ++c) d[c * plane + q] = s[q * C + c];
-      } else {
-        for (int64_t q = 0; q < cols; ++q)
-          for (int64_t c = 0; c < cb; ++c) d[c * plane + q] = s[q * C + c];
-      }
-    }
+  template <class T>
+  void to(const TapLoops<T>& loops, const T* planes, int64_t C, T* cl) const {
+    loops.to_cl(planes, C, plane, pos.data(), cl);
   }
-}
+  template <class T>
+  void from(const TapLoops<T>& loops, const T* cl, int64_t C, T* planes) const {
+    loops.from_cl(cl, pos.data(), C, plane, planes);
+  }
+};
 
 struct ChannelsLast {
   int64_t Hp, Wp, P, KK;
-  std::vector<int64_t> tap;  // per tap t = i·kw + j: its offset in xp, in positions
+  std::vector<int64_t> tap;     // per tap t = i·kw + j: its offset in xp, in positions
+  std::vector<int64_t> origin;  // per output position p = oh·OW + ow: where its taps start in xp
   explicit ChannelsLast(const Conv2dGeometry& g)
       : Hp(g.Hp()), Wp(g.Wp()), P(g.OH * g.OW), KK(g.kh * g.kw) {
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) tap.push_back(i * g.dh * Wp + j * g.dw);
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) origin.push_back(oh * g.sh * Wp + ow * g.sw);
   }
-  int64_t origin(const Conv2dGeometry& g, int64_t oh, int64_t ow) const { return oh * g.sh * Wp + ow * g.sw; }
+};
+
+// The gather form of the input gradient at unit stride: input (y, x) takes tap (i, j) from output
+// (y + ph − i·dh, x + pw − j·dw). The gradient is laid out channels-last in a zero-margined buffer
+// gp (Hg, Wg, C), output (oh, ow) at (oh + mh, ow + mw) with mh = (kh − 1)·dh, mw = (kw − 1)·dw,
+// large enough that every tap of every input position reads inside it (zeros where no output is).
+struct ChannelsLastGather {
+  int64_t mh, mw, Hg, Wg;
+  std::vector<int64_t> tap;     // per tap: its offset from the origin, in positions (≤ 0)
+  std::vector<int64_t> origin;  // per input position y·W + x
+  explicit ChannelsLastGather(const Conv2dGeometry& g)
+      : mh((g.kh - 1) * g.dh), mw((g.kw - 1) * g.dw),
+        Hg(std::max(g.H + g.ph, g.OH) + mh), Wg(std::max(g.W + g.pw, g.OW) + mw) {
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) tap.push_back(-(i * g.dh * Wg + j * g.dw));
+    for (int64_t y = 0; y < g.H; ++y)
+      for (int64_t x = 0; x < g.W; ++x) origin.push_back((y + g.ph + mh) * Wg + x + g.pw + mw);
+  }
 };
 
 template <class T>
@@ -563,55 +584,63 @@ void depthwise_cl_forward(const T* x, const T* w, const T* bias, T* out, const C
   const ChannelsLast L(g);
   const int64_t C = g.C;
   const std::vector<T> wt = weights_channels_last(w, g);
+  const TapLoops<T> loops;
+  const ChannelsLastRows in_rows(g.H, g.W, L.Wp, C), out_rows(g.OH, g.OW, g.OW, C);
   parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
     std::vector<T> xp(L.Hp * L.Wp * C, T(0));  // (Hp, Wp, C), the padding stays 0
     std::vector<T> ot(L.P * C);                // (OH·OW, C)
     for (int64_t n = b; n < e; ++n) {
-      planes_to_channels_last(x + n * C * g.H * g.W, C, g.H, g.W, xp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp);
-      for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
-        const int64_t cb = std::min(kChannelBlock, C - c0);
-        for (int64_t oh = 0; oh < g.OH; ++oh)
-          for (int64_t ow = 0; ow < g.OW; ++ow) {
-            T* __restrict a = ot.data() + (oh * g.OW + ow) * C + c0;
-            const T* xo = xp.data() + L.origin(g, oh, ow) * C + c0;
-            for (int64_t c = 0; c < cb; ++c) a[c] = bias ? bias[c0 + c] : T(0);
-            for (int64_t t = 0; t < L.KK; ++t) {
-              const T* __restrict xv = xo + L.tap[t] * C;
-              const T* __restrict wv = wt.data() + t * C + c0;
-              for (int64_t c = 0; c < cb; ++c) a[c] += wv[c] * xv[c];
-            }
-          }
-      }
-      channels_last_to_planes(ot.data(), g.OW, C, g.OH, g.OW, out + n * C * L.P);
+      in_rows.to(loops, x + n * C * g.H * g.W, C, xp.data() + (g.ph * L.Wp + g.pw) * C);
+      loops.cl_sum(xp.data(), C, L.origin.data(), L.P, L.tap.data(), static_cast<int>(L.KK), wt.data(), bias, ot.data());
+      out_rows.from(loops, ot.data(), C, out + n * C * L.P);
     }
   });
 }
 
+// Unit stride: the gather form (each input position's sum in registers, written once); larger
+// strides: the scatter of every output position's taps into dxp.
 template <class T>
 void depthwise_cl_backward_input(const T* gout, const T* w, T* dx, const Conv2dGeometry& g) {
-  const ChannelsLast L(g);
   const int64_t C = g.C;
   const std::vector<T> wt = weights_channels_last(w, g);
+  const TapLoops<T> loops;
+  if (g.sh == 1 && g.sw == 1) {
+    const ChannelsLastGather G(g);
+    const int64_t HW = g.H * g.W;
+    const ChannelsLastRows g_rows(g.OH, g.OW, G.Wg, C), dx_rows(g.H, g.W, g.W, C);
+    parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
+      std::vector<T> gp(G.Hg * G.Wg * C, T(0));  // (Hg, Wg, C), the margins stay 0
+      std::vector<T> dt(HW * C);                 // (H·W, C)
+      for (int64_t n = b; n < e; ++n) {
+        g_rows.to(loops, gout + n * C * g.OH * g.OW, C, gp.data() + (G.mh * G.Wg + G.mw) * C);
+        loops.cl_sum(gp.data(), C, G.origin.data(), HW, G.tap.data(), static_cast<int>(g.kh * g.kw), wt.data(), nullptr,
+                     dt.data());
+        dx_rows.from(loops, dt.data(), C, dx + n * C * HW);
+      }
+    });
+    return;
+  }
+  const ChannelsLast L(g);
+  const ChannelsLastRows g_rows(g.OH, g.OW, g.OW, C), dx_rows(g.H, g.W, L.Wp, C);
   parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
     std::vector<T> dxp(L.Hp * L.Wp * C);  // (Hp, Wp, C)
     std::vector<T> gt(L.P * C);           // (OH·OW, C)
     for (int64_t n = b; n < e; ++n) {
-      planes_to_channels_last(gout + n * C * L.P, C, g.OH, g.OW, gt.data(), g.OW);
+      g_rows.to(loops, gout + n * C * L.P, C, gt.data());
       std::fill(dxp.begin(), dxp.end(), T(0));
       for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
         const int64_t cb = std::min(kChannelBlock, C - c0);
-        for (int64_t oh = 0; oh < g.OH; ++oh)
-          for (int64_t ow = 0; ow < g.OW; ++ow) {
-            const T* __restrict gv = gt.data() + (oh * g.OW + ow) * C + c0;
-            T* dxo = dxp.data() + L.origin(g, oh, ow) * C + c0;
-            for (int64_t t = 0; t < L.KK; ++t) {
-              T* __restrict d = dxo + L.tap[t] * C;
-              const T* __restrict wv = wt.data() + t * C + c0;
-              for (int64_t c = 0; c < cb; ++c) d[c] += wv[c] * gv[c];
-            }
+        for (int64_t p = 0; p < L.P; ++p) {
+          const T* __restrict gv = gt.data() + p * C + c0;
+          T* dxo = dxp.data() + L.origin[p] * C + c0;
+          for (int64_t t = 0; t < L.KK; ++t) {
+            T* __restrict d = dxo + L.tap[t] * C;
+            const T* __restrict wv = wt.data() + t * C + c0;
+            for (int64_t c = 0; c < cb; ++c) d[c] += wv[c] * gv[c];
           }
+        }
       }
-      channels_last_to_planes(dxp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp, C, g.H, g.W, dx + n * C * g.H * g.W);
+      dx_rows.from(loops, dxp.data() + (g.ph * L.Wp + g.pw) * C, C, dx + n * C * g.H * g.W);
     }
   });
 }
@@ -620,6 +649,8 @@ template <class T>
 void depthwise_cl_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeometry& g) {
   const ChannelsLast L(g);
   const int64_t C = g.C, chunks = batch_chunks(g.N);
+  const TapLoops<T> loops;
+  const ChannelsLastRows x_rows(g.H, g.W, L.Wp, C), g_rows(g.OH, g.OW, g.OW, C);
   // Each chunk sums its samples into its own (kh·kw, C) partial, in T per sample and in
   // double across samples; the partials are added at the end.
   std::vector<std::vector<double>> partial(chunks, std::vector<double>(L.KK * C, 0.0));
@@ -629,22 +660,10 @@ void depthwise_cl_backward_weight(const T* gout, const T* x, T* dw, const Conv2d
     std::vector<T> acc(L.KK * C);              // (kh·kw, C) of one sample
     for (int64_t chunk = c0_; chunk < c1_; ++chunk) {
       for (int64_t n = g.N * chunk / chunks; n < g.N * (chunk + 1) / chunks; ++n) {
-        planes_to_channels_last(x + n * C * g.H * g.W, C, g.H, g.W, xp.data() + (g.ph * L.Wp + g.pw) * C, L.Wp);
-        planes_to_channels_last(gout + n * C * L.P, C, g.OH, g.OW, gt.data(), g.OW);
+        x_rows.to(loops, x + n * C * g.H * g.W, C, xp.data() + (g.ph * L.Wp + g.pw) * C);
+        g_rows.to(loops, gout + n * C * L.P, C, gt.data());
         std::fill(acc.begin(), acc.end(), T(0));
-        for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
-          const int64_t cb = std::min(kChannelBlock, C - c0);
-          for (int64_t oh = 0; oh < g.OH; ++oh)
-            for (int64_t ow = 0; ow < g.OW; ++ow) {
-              const T* __restrict gv = gt.data() + (oh * g.OW + ow) * C + c0;
-              const T* xo = xp.data() + L.origin(g, oh, ow) * C + c0;
-              for (int64_t t = 0; t < L.KK; ++t) {
-                const T* __restrict xv = xo + L.tap[t] * C;
-                T* __restrict a = acc.data() + t * C + c0;
-                for (int64_t c = 0; c < cb; ++c) a[c] += gv[c] * xv[c];
-              }
-            }
-        }
+        loops.cl_dot(gt.data(), xp.data(), C, L.origin.data(), L.P, L.tap.data(), static_cast<int>(L.KK), acc.data());
         double* part = partial[chunk].data();
         for (int64_t k = 0; k < L.KK * C; ++k) part[k] += static_cast<double>(acc[k]);
       }
@@ -671,7 +690,9 @@ bool use_channels_last(const Conv2dGeometry& g) {
     const char* e = std::getenv("EMBER_CONV_DW");
     return e ? std::atoi(e) : 0;
   }();
-  if (g.multiplier() != 1 || mode == 1) return false;
+  // The channels-last buffers are indexed in int32 (depthwise_kernel.h).
+  const int64_t largest = std::max((g.Hp() + 1) * (g.Wp() + 1), (g.OH + 2 * g.kh * g.dh) * (g.OW + 2 * g.kw * g.dw)) * g.C;
+  if (g.multiplier() != 1 || mode == 1 || largest >= (int64_t{1} << 31)) return false;
   return mode == 2 || g.H * g.W <= kChannelsLastMaxPlane || (g.sh > 1 && g.H * g.W <= kChannelsLastMaxStridedPlane);
 }
 

@@ -105,6 +105,13 @@ std::vector<Case> cases() {
       // Channels-last depthwise (multiplier 1, planes up to 8×8) with a partial block of
       // channels (70 = 64 + 6); beside it a plane above 8×8 (the polyphase kernels).
       {"depthwise3x3_cl_70ch_s2", {2, 70, 5, 6}, {70, 1, 3, 3}, Conv2dParams::square(2, 1, 1, 70)},
+      // Channels-last at unit stride (the gather form of the input gradient): 5×5 with a partial
+      // register block (37 = 2·16 + 5), dilation, extra bottom/right padding, an output larger than
+      // the input.
+      {"depthwise5x5_cl_37ch_6x6", {3, 37, 6, 6}, {37, 1, 5, 5}, Conv2dParams::square(1, 2, 1, 37)},
+      {"depthwise3x3_cl_dilation2", {2, 20, 7, 8}, {20, 1, 3, 3}, params(1, 1, 2, 2, 2, 2, 20)},
+      {"depthwise3x3_cl_extra_pad", {2, 17, 5, 5}, {17, 1, 3, 3}, extra(Conv2dParams::square(1, 0, 1, 17), 2, 2)},
+      {"depthwise3x3_cl_output_larger", {2, 18, 4, 4}, {18, 1, 3, 3}, Conv2dParams::square(1, 2, 1, 18)},
       {"depthwise5x5_polyphase_33", {1, 2, 33, 34}, {2, 1, 5, 5}, Conv2dParams::square(1, 2, 1, 2)},
       // 1×1 as one GEMM over the batch (planes up to 16×16; SE convs at 1×1) and per sample above.
       {"dense1x1_se_1x1_plane", {5, 12, 1, 1}, {3, 12, 1, 1}, Conv2dParams{}},

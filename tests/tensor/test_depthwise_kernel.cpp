@@ -122,3 +122,115 @@ TEST_P(DepthwiseIsa, DeinterleaveAndInterleaveRoundTrip) {
 }
 
 }  // namespace
+
+// ---- the channels-last loops and layout changes ------------------------------------------
+
+namespace {
+
+// A channels-last buffer of `positions` positions × C channels with a guard margin of C values
+// before and after; value(p, c) at data()[(1 + p)·C + c].
+struct ClBuffer {
+  int64_t C;
+  std::vector<float> v;
+  ClBuffer(int64_t positions, int64_t C_, float fill) : C(C_), v((positions + 2) * C_, fill) {}
+  float* at(int64_t p) { return v.data() + (1 + p) * C; }
+};
+
+TEST_P(DepthwiseIsa, ChannelsLastTapsSumMatchesTheFloat64Loop) {
+  const DepthwiseKernel k = depthwise_kernel();
+  std::mt19937 rng(10);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int64_t C : {1, 5, 8, 15, 16, 17, 33, 48})
+    for (int taps : {1, 3, 9, 25})
+      for (int64_t P : {1, 3, 4, 5, 9, 36}) {
+        for (bool with_init : {false, true}) {
+          SCOPED_TRACE("C=" + std::to_string(C) + " taps=" + std::to_string(taps) + " P=" + std::to_string(P));
+          const int64_t positions = 64;  // src positions; every origin + offset lands inside
+          std::vector<float> src(positions * C), wt(taps * C), init(C);
+          for (float& x : src) x = u(rng);
+          for (float& x : wt) x = u(rng);
+          for (float& x : init) x = u(rng);
+          std::vector<int64_t> origin(P), off = offsets(taps, -10, 10, rng);
+          for (int64_t& o : origin) o = std::uniform_int_distribution<int64_t>(10, positions - 11)(rng);
+          const float guard = 4321.0f;
+          ClBuffer out(P, C, guard);
+          k.cl_taps_sum(src.data(), C, origin.data(), P, off.data(), taps, wt.data(), with_init ? init.data() : nullptr,
+                        out.at(0));
+          for (int64_t p = 0; p < P; ++p)
+            for (int64_t c = 0; c < C; ++c) {
+              double ref = with_init ? init[c] : 0.0;
+              for (int t = 0; t < taps; ++t) ref += double(wt[t * C + c]) * double(src[(origin[p] + off[t]) * C + c]);
+              ASSERT_NEAR(out.at(p)[c], ref, 1e-5 * (1 + taps)) << "position " << p << " channel " << c;
+            }
+          for (int64_t c = 0; c < C; ++c) {
+            ASSERT_EQ(out.at(-1)[c], guard) << "wrote before the output";
+            ASSERT_EQ(out.at(P)[c], guard) << "wrote past the output";
+          }
+        }
+      }
+}
+
+TEST_P(DepthwiseIsa, ChannelsLastTapsDotMatchesTheFloat64Loop) {
+  const DepthwiseKernel k = depthwise_kernel();
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int64_t C : {1, 7, 16, 17, 40})
+    for (int taps : {1, 2, 5, 8, 9, 25})
+      for (int64_t P : {1, 4, 9, 37}) {
+        SCOPED_TRACE("C=" + std::to_string(C) + " taps=" + std::to_string(taps) + " P=" + std::to_string(P));
+        const int64_t positions = 64;
+        std::vector<float> src(positions * C), g(P * C);
+        for (float& x : src) x = u(rng);
+        for (float& x : g) x = u(rng);
+        std::vector<int64_t> origin(P), off = offsets(taps, -10, 10, rng);
+        for (int64_t& o : origin) o = std::uniform_int_distribution<int64_t>(10, positions - 11)(rng);
+        ClBuffer acc(taps, C, 0.0f);
+        for (float& x : acc.v) x = u(rng);
+        const std::vector<float> acc0 = acc.v;
+        k.cl_taps_dot(g.data(), src.data(), C, origin.data(), P, off.data(), taps, acc.at(0));
+        for (int t = 0; t < taps; ++t)
+          for (int64_t c = 0; c < C; ++c) {
+            double ref = acc0[(1 + t) * C + c];  // accumulated, not overwritten
+            for (int64_t p = 0; p < P; ++p) ref += double(g[p * C + c]) * double(src[(origin[p] + off[t]) * C + c]);
+            ASSERT_NEAR(acc.at(t)[c], ref, 1e-5 * (1 + std::sqrt(double(P)))) << "tap " << t << " channel " << c;
+          }
+        for (int64_t c = 0; c < C; ++c) {
+          ASSERT_EQ(acc.at(-1)[c], acc0[c]) << "wrote before the first tap";
+          ASSERT_EQ(acc.at(taps)[c], acc0[(1 + taps) * C + c]) << "wrote past the last tap";
+        }
+      }
+}
+
+// Planes (C, rows, cols) into a padded channels-last buffer (row pitch `pitch` ≥ cols) and back:
+// every value where pos says, the padding untouched, and the round trip exact.
+TEST_P(DepthwiseIsa, ChannelsLastLayoutRoundTrip) {
+  const DepthwiseKernel k = depthwise_kernel();
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const float guard = 999.0f;
+  for (int64_t C : {1, 3, 8, 9, 16, 23, 64})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 3}, {2, 5}, {6, 6}, {4, 8}, {7, 9}, {12, 12}}) {
+      SCOPED_TRACE("C=" + std::to_string(C) + " plane=" + std::to_string(rows) + "x" + std::to_string(cols));
+      const int64_t pitch = cols + 3, plane = rows * cols;
+      std::vector<int32_t> pos;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t q = 0; q < cols; ++q) pos.push_back(static_cast<int32_t>((r * pitch + q) * C));
+      std::vector<float> planes(C * plane);
+      for (float& x : planes) x = u(rng);
+      std::vector<float> cl(rows * pitch * C, guard);
+      k.to_channels_last(planes.data(), C, plane, pos.data(), cl.data());
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t q = 0; q < pitch; ++q)
+          for (int64_t c = 0; c < C; ++c) {
+            const float got = cl[(r * pitch + q) * C + c];
+            if (q < cols) ASSERT_EQ(got, planes[c * plane + r * cols + q]) << "row " << r << " col " << q << " ch " << c;
+            else ASSERT_EQ(got, guard) << "wrote into the padding";
+          }
+      std::vector<float> back(C * plane + 8, guard);
+      k.from_channels_last(cl.data(), pos.data(), C, plane, back.data());
+      for (int64_t i = 0; i < C * plane; ++i) ASSERT_EQ(back[i], planes[i]) << "at " << i;
+      for (int64_t i = C * plane; i < C * plane + 8; ++i) ASSERT_EQ(back[i], guard) << "wrote past the planes";
+    }
+}
+
+}  // namespace
