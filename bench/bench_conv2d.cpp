@@ -1,5 +1,5 @@
 // conv2d on EfficientNet-B0 shapes at batch 8 (and every conv of effnet_b0 with the cifar stem
-// at batch 64, by kind: cpu/effnet_b0_cifar_b64/<kind>/<pass>): forward, backward-input and backward-weight, in
+// and of tf_efficientnet_lite0 at 96 and 112, batch 64, by kind: cpu/<net>/<kind>/<pass>): forward, backward-input and backward-weight, in
 // GFLOP/s (2·N·O·OH·OW·Cg·kh·kw per pass), side by side:
 //   cpu/...    ember's CPU kernels (im2col + Eigen GEMM for dense, direct kernels for depthwise)
 //   cuda/...   ember's direct CUDA kernels (version 1)           [when a GPU is present]
@@ -182,10 +182,22 @@ void bench_cudnn(benchmark::State& state, const ConvShape& s, Pass pass) {
 }
 #endif
 
-// Every conv of EfficientNet-B0 with the stride-1 "cifar" stem at 32×32, batch 64 (what
-// `ember-bench-train --model effnet_b0` trains), grouped by kind: "1x1" (expand, project, head,
-// and the SE convs on (64, C, 1, 1) with bias), "depthwise", "dense" (the stem).
-std::vector<ConvShape> effnet_b0_cifar_layers(const std::string& kind) {
+// Every conv of an EfficientNet at batch 64, grouped by kind: "1x1" (expand, project, head, and
+// for B0 the SE convs on (64, C, 1, 1) with bias), "depthwise", "dense" (the stem). The nets:
+//   effnet_b0_cifar_b64   B0 with the stride-1 "cifar" stem at 32×32 (`ember-bench-train --model
+//                         effnet_b0`)
+//   lite0_<res>_b64       tf_efficientnet_lite0 at res×res (stride-2 stem, no SE; the padding
+//                         symmetric here, which gives TensorFlow "SAME"'s sizes at these inputs):
+//                         the fine-tuning recipe's step at 96, and 112
+struct EfficientNetBench {
+  const char* name;
+  int64_t res, stem_stride;
+  bool se;
+};
+const EfficientNetBench kEfficientNets[] = {
+    {"effnet_b0_cifar_b64", 32, 1, true}, {"lite0_96_b64", 96, 2, false}, {"lite0_112_b64", 112, 2, false}};
+
+std::vector<ConvShape> efficientnet_layers(const EfficientNetBench& net, const std::string& kind) {
   struct Stage {
     int64_t expand, k, stride, out, repeats;
   };
@@ -193,16 +205,18 @@ std::vector<ConvShape> effnet_b0_cifar_layers(const std::string& kind) {
                           {6, 5, 1, 112, 3}, {6, 5, 2, 192, 4}, {6, 3, 1, 320, 1}};
   const int64_t N = 64;
   std::vector<ConvShape> dense, pw, dw;
-  dense.push_back({"stem", N, 3, 32, 32, 32, 3, 1, 1, 1});
-  int64_t c = 32, hw = 32;
+  dense.push_back({"stem", N, 3, net.res, net.res, 32, 3, net.stem_stride, 1, 1});
+  int64_t c = 32, hw = (net.res + 2 - 3) / net.stem_stride + 1;
   for (const Stage& st : stages) {
     for (int64_t r = 0; r < st.repeats; ++r) {
       const int64_t stride = r == 0 ? st.stride : 1, mid = c * st.expand, se = std::max<int64_t>(1, c / 4);
       if (st.expand != 1) pw.push_back({"expand", N, c, hw, hw, mid, 1, 1, 0, 1});
       dw.push_back({"dw", N, mid, hw, hw, mid, st.k, stride, st.k / 2, mid});
       hw = (hw + 2 * (st.k / 2) - st.k) / stride + 1;
-      pw.push_back({"se_reduce", N, mid, 1, 1, se, 1, 1, 0, 1});
-      pw.push_back({"se_expand", N, se, 1, 1, mid, 1, 1, 0, 1});
+      if (net.se) {
+        pw.push_back({"se_reduce", N, mid, 1, 1, se, 1, 1, 0, 1});
+        pw.push_back({"se_expand", N, se, 1, 1, mid, 1, 1, 0, 1});
+      }
       pw.push_back({"project", N, mid, hw, hw, st.out, 1, 1, 0, 1});
       c = st.out;
     }
@@ -212,7 +226,7 @@ std::vector<ConvShape> effnet_b0_cifar_layers(const std::string& kind) {
 }
 
 // One iteration = the pass over every layer of the kind.
-void bench_effnet_kind(benchmark::State& state, const std::string& kind, Pass pass) {
+void bench_effnet_kind(benchmark::State& state, const EfficientNetBench& net, const std::string& kind, Pass pass) {
   struct Layer {
     Conv2dParams p;
     Tensor x, w, b, gout;
@@ -220,7 +234,7 @@ void bench_effnet_kind(benchmark::State& state, const std::string& kind, Pass pa
   };
   std::vector<Layer> layers;
   double flops = 0;
-  for (const ConvShape& s : effnet_b0_cifar_layers(kind)) {
+  for (const ConvShape& s : efficientnet_layers(net, kind)) {
     Conv2dParams p = params_of(s);
     Conv2dGeometry g = conv2d_geometry(x_shape(s), w_shape(s), p);
     layers.push_back({p, randn(x_shape(s)), randn(w_shape(s)), randn({s.O}), randn({g.N, g.O, g.OH, g.OW}),
@@ -244,15 +258,34 @@ void bench_effnet_kind(benchmark::State& state, const std::string& kind, Pass pa
 
 void register_all() {
   const bool gpu = cuda::is_available();
-  for (const char* kind : {"1x1", "depthwise", "dense"})
-    for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight})
-      benchmark::RegisterBenchmark(("cpu/effnet_b0_cifar_b64/" + std::string(kind) + "/" + pass_name(pass)).c_str(),
-                                   [kind = std::string(kind), pass](benchmark::State& st) {
-                                     bench_effnet_kind(st, kind, pass);
-                                   })
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime()
-          ->MinTime(0.5);
+  for (const EfficientNetBench& net : kEfficientNets)
+    for (const char* kind : {"1x1", "depthwise", "dense"})
+      for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight})
+        benchmark::RegisterBenchmark(("cpu/" + std::string(net.name) + "/" + kind + "/" + pass_name(pass)).c_str(),
+                                     [net, kind = std::string(kind), pass](benchmark::State& st) {
+                                       bench_effnet_kind(st, net, kind, pass);
+                                     })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->MinTime(0.5);
+  // The same layers one by one: cpu/<net>/layer/<index>_<name>_<C>to<O>_<k>x<k>s<stride>_<H>/<pass>.
+  for (const EfficientNetBench& net : kEfficientNets) {
+    std::vector<ConvShape> layers = efficientnet_layers(net, "dense");
+    for (const char* kind : {"1x1", "depthwise"})
+      for (const ConvShape& s : efficientnet_layers(net, kind)) layers.push_back(s);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const ConvShape& s = layers[i];
+      const std::string id = std::to_string(i) + "_" + s.name + "_" + std::to_string(s.C) + "to" + std::to_string(s.O) +
+                             "_" + std::to_string(s.k) + "x" + std::to_string(s.k) + "s" + std::to_string(s.stride) +
+                             "_" + std::to_string(s.H);
+      for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight})
+        benchmark::RegisterBenchmark(("cpu/" + std::string(net.name) + "/layer/" + id + "/" + pass_name(pass)).c_str(),
+                                     [s, pass](benchmark::State& st) { bench_ember(st, s, pass, Device::cpu()); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->MinTime(0.2);
+    }
+  }
   for (const ConvShape& s : kShapes) {
     for (Pass pass : {Pass::forward, Pass::backward_input, Pass::backward_weight}) {
       std::string suffix = std::string(pass_name(pass)) + "/" + s.name;

@@ -125,15 +125,21 @@ int64_t batch_chunks(int64_t N) {
 
 // ---- 1×1 convs on small planes: one GEMM over the whole batch -----------------------
 //
-// Per sample a 1×1 conv is (O, C)·(C, P) with P = H·W; late in EfficientNet P is 64, 16, 4 or
+// Per sample a 1×1 conv is (O, C)·(C, P) with P = H·W; late in EfficientNet P is 16, 9, 4 or
 // 1 (the SE convs), far too thin for a GEMM. Gathering the batch as X (C, N·P) makes it ONE
 //   forward          Y (O, N·P) = w · X,        then scattered to out (N, O, P) plus bias
 //   backward input   dX (C, N·P) = wᵀ · G,      G = gout gathered as (O, N·P)
 //   backward weight  dw (O, C)   = G · Xᵀ
 // each split across the threads (columns of the result, or rows of dw) as single-threaded
 // GEMMs: one parallel region per call.
-
-constexpr int64_t kBatchedGemmMaxPlane = 256;
+//
+// The gathers and scatters are passes over memory of their own, so above 4×4 the per-sample
+// GEMMs win. Measured 2026-11-29 (bench_conv2d, the 1×1 layers of cpu/{effnet_b0_cifar_b64,
+// lite0_96_b64,lite0_112_b64}/layer, forward + both backward, summed; two alternating rounds;
+// EMBER_CONV_1X1_BATCH sets the largest batched plane): planes 12×12…16×16 batched 69–84 ms,
+// per sample 43–48; 6×6…8×8 batched 171–199, per sample 159–169; 2×2…4×4 batched 262–297, per
+// sample 388–431.
+constexpr int64_t kBatchedGemmMaxPlane = 16;
 
 bool batched_1x1(const Conv2dGeometry& g) {
   static const int64_t max_plane = [] {

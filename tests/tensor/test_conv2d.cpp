@@ -113,8 +113,10 @@ std::vector<Case> cases() {
       {"depthwise3x3_cl_extra_pad", {2, 17, 5, 5}, {17, 1, 3, 3}, extra(Conv2dParams::square(1, 0, 1, 17), 2, 2)},
       {"depthwise3x3_cl_output_larger", {2, 18, 4, 4}, {18, 1, 3, 3}, Conv2dParams::square(1, 2, 1, 18)},
       {"depthwise5x5_polyphase_33", {1, 2, 33, 34}, {2, 1, 5, 5}, Conv2dParams::square(1, 2, 1, 2)},
-      // 1×1 as one GEMM over the batch (planes up to 16×16; SE convs at 1×1) and per sample above.
+      // 1×1 as one GEMM over the batch (planes up to 4×4; SE convs at 1×1) and per sample above.
       {"dense1x1_se_1x1_plane", {5, 12, 1, 1}, {3, 12, 1, 1}, Conv2dParams{}},
+      {"dense1x1_batched_4x4", {3, 6, 4, 4}, {5, 6, 1, 1}, Conv2dParams{}},
+      {"dense1x1_per_sample_5x4", {3, 6, 5, 4}, {5, 6, 1, 1}, Conv2dParams{}},
       {"dense1x1_per_sample_17x16", {2, 3, 17, 16}, {4, 3, 1, 1}, Conv2dParams{}},
       // Extra bottom/right padding (TF "SAME" on even sizes at stride 2): every kernel family.
       {"dense3x3_s2_same", {2, 3, 8, 10}, {4, 3, 3, 3}, extra(Conv2dParams::square(2, 0), 1, 1)},
