@@ -48,9 +48,10 @@ void expand(const std::vector<T>& v, int64_t L, std::vector<T>& dst) {
 }
 
 // Per-slot sums of two quantities over the samples: add(n, a, b) adds sample n's values into the
-// T slots a, b (size S); the result is the per-channel sums in double.
+// T slots a, b (S of them, `per` for each channel in turn); the result is the per-channel sums in
+// double.
 template <class T, class Add>
-void channel_sums(int64_t N, int64_t L, int64_t S, Add&& add, std::vector<double>& sum_a, std::vector<double>& sum_b) {
+void channel_sums(int64_t N, int64_t per, int64_t S, Add&& add, std::vector<double>& sum_a, std::vector<double>& sum_b) {
   std::vector<T> a(S), b(S);
   std::vector<double> da(S, 0.0), db(S, 0.0);
   for (int64_t n0 = 0; n0 < N; n0 += kFlush) {
@@ -62,14 +63,29 @@ void channel_sums(int64_t N, int64_t L, int64_t S, Add&& add, std::vector<double
       db[i] += static_cast<double>(b[i]);
     }
   }
-  const int64_t channels = S / L;
+  const int64_t channels = S / per;
   sum_a.assign(channels, 0.0);
   sum_b.assign(channels, 0.0);
   for (int64_t c = 0; c < channels; ++c)
-    for (int64_t l = 0; l < L; ++l) {
-      sum_a[c] += da[c * L + l];
-      sum_b[c] += db[c * L + l];
+    for (int64_t l = 0; l < per; ++l) {
+      sum_a[c] += da[c * per + l];
+      sum_b[c] += db[c * per + l];
     }
+}
+
+// Long planes (L ≥ kWideRun; early in the network, 2304 values at 48×48) need no expanded
+// constants: a channel's run is long enough to vectorize by itself, with its constants scalar and
+// its sums in kLanes slots. Expanding them there only adds L-sized streams to every pass (the
+// backward at 48×48 ran 1.6× slower with them).
+constexpr int64_t kWideRun = 512, kLanes = 16;
+
+// a[j] += f(v[l]) over a run, lane j = l mod kLanes: fn(l, lane) per value.
+template <class Fn>
+void over_run_in_lanes(int64_t L, Fn&& fn) {
+  int64_t l = 0;
+  for (; l + kLanes <= L; l += kLanes)
+    for (int64_t j = 0; j < kLanes; ++j) fn(l + j, j);
+  for (; l < L; ++l) fn(l, l - (L / kLanes) * kLanes);
 }
 
 template <class T>
@@ -98,21 +114,38 @@ void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
   for_each_block(a, kForwardSpan, [&](int64_t c0, int64_t c1) {
     const int64_t B = c1 - c0, S = B * L;
-    std::vector<T> mean_c(B), scale_c(B), beta_c(B), e_mean(S), e_scale(S), e_beta(S);
+    const bool wide = L >= kWideRun;
+    std::vector<T> mean_c(B), scale_c(B), beta_c(B), e_mean(wide ? 0 : S), e_scale(wide ? 0 : S), e_beta(wide ? 0 : S);
     if (a.training) {
       std::vector<T> shift_c(B);
       for (int64_t c = 0; c < B; ++c) shift_c[c] = N > 0 ? px[(c0 + c) * L] : T(0);
-      expand(shift_c, L, e_mean);
       std::vector<double> s, ss;
-      channel_sums<T>(N, L, S, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
-        const T* __restrict xr = px + (n * C + c0) * L;
-        const T* __restrict sh = e_mean.data();
-        for (int64_t i = 0; i < S; ++i) {
-          const T d = xr[i] - sh[i];
-          sa[i] += d;
-          sb[i] += d * d;
-        }
-      }, s, ss);
+      if (wide) {
+        channel_sums<T>(N, kLanes, B * kLanes, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
+          for (int64_t c = 0; c < B; ++c) {
+            const T* __restrict xr = px + (n * C + c0 + c) * L;
+            const T sh = shift_c[c];
+            T* __restrict a = sa + c * kLanes;
+            T* __restrict b2 = sb + c * kLanes;
+            over_run_in_lanes(L, [&](int64_t l, int64_t j) {
+              const T d = xr[l] - sh;
+              a[j] += d;
+              b2[j] += d * d;
+            });
+          }
+        }, s, ss);
+      } else {
+        expand(shift_c, L, e_mean);
+        channel_sums<T>(N, L, S, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
+          const T* __restrict xr = px + (n * C + c0) * L;
+          const T* __restrict sh = e_mean.data();
+          for (int64_t i = 0; i < S; ++i) {
+            const T d = xr[i] - sh[i];
+            sa[i] += d;
+            sb[i] += d * d;
+          }
+        }, s, ss);
+      }
       for (int64_t c = 0; c < B; ++c) {
         const double dm = s[c] / M, var = std::max(ss[c] / M - dm * dm, 0.0);
         const double mean = static_cast<double>(shift_c[c]) + dm, invstd = 1.0 / std::sqrt(var + a.eps);
@@ -136,18 +169,28 @@ void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       scale_c[c] = static_cast<T>(static_cast<double>(psi[c0 + c]) * (pw ? static_cast<double>(pw[c0 + c]) : 1.0));
       beta_c[c] = pb ? pb[c0 + c] : T(0);
     }
-    expand(mean_c, L, e_mean);
-    expand(scale_c, L, e_scale);
-    expand(beta_c, L, e_beta);
-    for (int64_t n = 0; n < N; ++n) {
-      const T* __restrict xr = px + (n * C + c0) * L;
-      T* __restrict yr = po + (n * C + c0) * L;
-      const T *__restrict em = e_mean.data(), *__restrict es = e_scale.data(), *__restrict eb = e_beta.data();
-      for (int64_t i = 0; i < S; ++i) {
-        T z = (xr[i] - em[i]) * es[i] + eb[i];
+    // One loop for both layouts: per value (stride 1) or one constant per call (stride 0).
+    auto normalize = [&](const T* __restrict xr, T* __restrict yr, int64_t n_values, const T* __restrict em,
+                         const T* __restrict es, const T* __restrict eb, int64_t stride) {
+      for (int64_t i = 0; i < n_values; ++i) {
+        const int64_t k = i * stride;
+        T z = (xr[i] - em[k]) * es[k] + eb[k];
         z = z < lo ? lo : z;  // NaN passes through, as clamp does
         yr[i] = z > hi ? hi : z;
       }
+    };
+    if (wide) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < B; ++c) {
+          const int64_t off = (n * C + c0 + c) * L;
+          normalize(px + off, po + off, L, &mean_c[c], &scale_c[c], &beta_c[c], 0);
+        }
+    } else {
+      expand(mean_c, L, e_mean);
+      expand(scale_c, L, e_scale);
+      expand(beta_c, L, e_beta);
+      for (int64_t n = 0; n < N; ++n)
+        normalize(px + (n * C + c0) * L, po + (n * C + c0) * L, S, e_mean.data(), e_scale.data(), e_beta.data(), 1);
     }
   });
 }
@@ -156,16 +199,20 @@ template <class T, bool Clamp>
 void backward_block(const T* pg, const T* px, const T* pw, const T* pb, const T* pm, const T* pi, T* pdx, T* pdw,
                     T* pdb, const BatchNormArgs& a, int64_t c0, int64_t c1) {
   const int64_t N = a.N, C = a.C, L = a.L, M = N * L, B = c1 - c0, S = B * L;
+  const bool wide = L >= kWideRun;
   const T lo = static_cast<T>(a.clamp.lo), hi = static_cast<T>(a.clamp.hi);
-  std::vector<T> mean_c(B), k_c(B), beta_c(B), e_mean(S), e_k(S), e_beta(S);
+  std::vector<T> mean_c(B), k_c(B), beta_c(B), e_mean, e_k, e_beta;
   for (int64_t c = 0; c < B; ++c) {
     mean_c[c] = pm[c0 + c];
     k_c[c] = static_cast<T>(static_cast<double>(pi[c0 + c]) * (pw ? static_cast<double>(pw[c0 + c]) : 1.0));  // γ r
     beta_c[c] = pb ? pb[c0 + c] : T(0);
   }
-  expand(mean_c, L, e_mean);
-  expand(k_c, L, e_k);
-  expand(beta_c, L, e_beta);
+  if (!wide) {
+    e_mean.resize(S), e_k.resize(S), e_beta.resize(S);
+    expand(mean_c, L, e_mean);
+    expand(k_c, L, e_k);
+    expand(beta_c, L, e_beta);
+  }
   // g′ = g, or with a clamp g·[lo ≤ z ≤ hi], z = (x − μ)·γr + β exactly as the forward had it:
   // one select, no branch, so that the loops stay vectorized (0 outside, whatever g is).
   auto grad_of = [=](T g, T xv, T m, T k, T b) {
@@ -177,18 +224,35 @@ void backward_block(const T* pg, const T* px, const T* pw, const T* pb, const T*
     }
   };
   std::vector<double> sg, sgx;  // per channel Σ g′, Σ g′·(x − μ)
-  channel_sums<T>(N, L, S, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
-    const T* __restrict gr = pg + (n * C + c0) * L;
-    const T* __restrict xr = px + (n * C + c0) * L;
-    const T *__restrict em = e_mean.data(), *__restrict ek = e_k.data(), *__restrict eb = e_beta.data();
-    for (int64_t i = 0; i < S; ++i) {
-      const T gv = grad_of(gr[i], xr[i], em[i], ek[i], eb[i]);
-      sa[i] += gv;
-      sb[i] += gv * (xr[i] - em[i]);
-    }
-  }, sg, sgx);
+  if (wide) {
+    channel_sums<T>(N, kLanes, B * kLanes, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
+      for (int64_t c = 0; c < B; ++c) {
+        const T* __restrict gr = pg + (n * C + c0 + c) * L;
+        const T* __restrict xr = px + (n * C + c0 + c) * L;
+        const T m = mean_c[c], k = k_c[c], bt = beta_c[c];
+        T* __restrict ga = sa + c * kLanes;
+        T* __restrict gb = sb + c * kLanes;
+        over_run_in_lanes(L, [&](int64_t l, int64_t j) {
+          const T gv = grad_of(gr[l], xr[l], m, k, bt);
+          ga[j] += gv;
+          gb[j] += gv * (xr[l] - m);
+        });
+      }
+    }, sg, sgx);
+  } else {
+    channel_sums<T>(N, L, S, [&](int64_t n, T* __restrict sa, T* __restrict sb) {
+      const T* __restrict gr = pg + (n * C + c0) * L;
+      const T* __restrict xr = px + (n * C + c0) * L;
+      const T *__restrict em = e_mean.data(), *__restrict ek = e_k.data(), *__restrict eb = e_beta.data();
+      for (int64_t i = 0; i < S; ++i) {
+        const T gv = grad_of(gr[i], xr[i], em[i], ek[i], eb[i]);
+        sa[i] += gv;
+        sb[i] += gv * (xr[i] - em[i]);
+      }
+    }, sg, sgx);
+  }
   // training: dx = γr (g′ − Σg′/M − (x − μ) r² Σg′(x − μ)/M);  eval: dx = γr g′
-  std::vector<T> mg_c(B), slope_c(B), e_mg(S), e_slope(S);
+  std::vector<T> mg_c(B), slope_c(B);
   for (int64_t c = 0; c < B; ++c) {
     const double invstd = static_cast<double>(pi[c0 + c]);
     pdb[c0 + c] = static_cast<T>(sg[c]);
@@ -196,16 +260,29 @@ void backward_block(const T* pg, const T* px, const T* pw, const T* pb, const T*
     mg_c[c] = a.training ? static_cast<T>(sg[c] / M) : T(0);
     slope_c[c] = a.training ? static_cast<T>(invstd * invstd * sgx[c] / M) : T(0);
   }
-  expand(mg_c, L, e_mg);
-  expand(slope_c, L, e_slope);
-  for (int64_t n = 0; n < N; ++n) {
-    const T* __restrict gr = pg + (n * C + c0) * L;
-    const T* __restrict xr = px + (n * C + c0) * L;
-    T* __restrict dr = pdx + (n * C + c0) * L;
-    const T *__restrict em = e_mean.data(), *__restrict ek = e_k.data(), *__restrict eb = e_beta.data();
-    const T *__restrict eg = e_mg.data(), *__restrict es = e_slope.data();
-    for (int64_t i = 0; i < S; ++i)
-      dr[i] = ek[i] * (grad_of(gr[i], xr[i], em[i], ek[i], eb[i]) - eg[i] - (xr[i] - em[i]) * es[i]);
+  // One loop for both layouts: per value (stride 1) or one constant per call (stride 0).
+  auto apply = [&](const T* __restrict gr, const T* __restrict xr, T* __restrict dr, int64_t n_values,
+                   const T* __restrict em, const T* __restrict ek, const T* __restrict eb, const T* __restrict eg,
+                   const T* __restrict es, int64_t stride) {
+    for (int64_t i = 0; i < n_values; ++i) {
+      const int64_t q = i * stride;
+      dr[i] = ek[q] * (grad_of(gr[i], xr[i], em[q], ek[q], eb[q]) - eg[q] - (xr[i] - em[q]) * es[q]);
+    }
+  };
+  if (wide) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < B; ++c) {
+        const int64_t off = (n * C + c0 + c) * L;
+        apply(pg + off, px + off, pdx + off, L, &mean_c[c], &k_c[c], &beta_c[c], &mg_c[c], &slope_c[c], 0);
+      }
+  } else {
+    std::vector<T> e_mg(S), e_slope(S);
+    expand(mg_c, L, e_mg);
+    expand(slope_c, L, e_slope);
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * C + c0) * L;
+      apply(pg + off, px + off, pdx + off, S, e_mean.data(), e_k.data(), e_beta.data(), e_mg.data(), e_slope.data(), 1);
+    }
   }
 }
 
