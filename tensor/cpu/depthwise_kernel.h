@@ -42,7 +42,7 @@
 //
 // with pos[q] where position q's C values start in the channels-last buffer (its row pitch and
 // padding folded in); the vector versions move 8×8 blocks through registers
-// (tensor/cpu/transpose_avx.h). pos and every offset in either buffer must fit in int32.
+// (tensor/cpu/channels_last_avx.h). pos and every offset in either buffer must fit in int32.
 #pragma once
 #include <cstdint>
 

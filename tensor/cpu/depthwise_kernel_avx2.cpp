@@ -4,7 +4,7 @@
 #include <immintrin.h>
 
 #include "tensor/cpu/depthwise_kernel.h"
-#include "tensor/cpu/transpose_avx.h"
+#include "tensor/cpu/channels_last_avx.h"
 
 namespace ember::cpu {
 
@@ -184,28 +184,13 @@ void cl_dot_group(const float* g, const float* src, int64_t C, const int64_t* or
   for (int t = 0; t < G; ++t) _mm256_maskstore_ps(acc + t * C, m, _mm256_add_ps(_mm256_maskload_ps(acc + t * C, m), s[t]));
 }
 
-constexpr int kClDotGroup = 8;  // accumulators, g and a load within the registers
-
 void cl_taps_dot_avx2(const float* g, const float* src, int64_t C, const int64_t* origin, int64_t P,
                        const int64_t* off, int taps, float* acc) {
   for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
     const auto m = first_lanes(C - c0);
-    for (int t0 = 0; t0 < taps; t0 += kClDotGroup) {
-      const int G = taps - t0 < kClDotGroup ? taps - t0 : kClDotGroup;
-      const float* gc = g + c0;
-      const float* sc = src + c0;
-      float* ac = acc + t0 * C + c0;
-      switch (G) {
-        case 1: cl_dot_group<1>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        case 2: cl_dot_group<2>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        case 3: cl_dot_group<3>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        case 4: cl_dot_group<4>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        case 5: cl_dot_group<5>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        case 6: cl_dot_group<6>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        case 7: cl_dot_group<7>(gc, sc, C, origin, P, off + t0, ac, m); break;
-        default: cl_dot_group<8>(gc, sc, C, origin, P, off + t0, ac, m); break;
-      }
-    }
+    for_tap_groups(taps, [&](auto G, int t0) {
+      cl_dot_group<decltype(G)::value>(g + c0, src + c0, C, origin, P, off + t0, acc + t0 * C + c0, m);
+    });
   }
 }
 

@@ -1,15 +1,36 @@
-// The 8×8 float transposes of the channels-last layout changes (depthwise_kernel.h:
-// to_channels_last / from_channels_last), for the files compiled for AVX2 or AVX-512
-// (depthwise_kernel_avx2.cpp, depthwise_kernel_avx512.cpp; both have AVX). Everything here has
+// What the channels-last depthwise loops of depthwise_kernel_avx2.cpp and
+// depthwise_kernel_avx512.cpp share (depthwise_kernel.h): the 8×8 float transposes of the layout
+// changes (to_channels_last / from_channels_last; both files have AVX), and the split of the
+// taps into register-sized groups of the weight gradient's loop. Everything here has
 // internal linkage, so each of those files keeps its own copy, compiled with its own flags: the
 // linker cannot hand the AVX-512 copy to code that runs on a processor without it.
 #pragma once
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace ember::cpu {
 namespace {
+
+// fn(std::integral_constant<int, G>{}, t0) for the taps [t0, t0 + G) in groups of at most 8
+// (8 accumulators, g and a load fit in AVX2's 16 registers), G a compile-time constant.
+constexpr int kClDotGroup = 8;
+template <class Fn>
+void for_tap_groups(int taps, Fn&& fn) {
+  for (int t0 = 0; t0 < taps; t0 += kClDotGroup) {
+    switch (taps - t0 < kClDotGroup ? taps - t0 : kClDotGroup) {
+      case 1: fn(std::integral_constant<int, 1>{}, t0); break;
+      case 2: fn(std::integral_constant<int, 2>{}, t0); break;
+      case 3: fn(std::integral_constant<int, 3>{}, t0); break;
+      case 4: fn(std::integral_constant<int, 4>{}, t0); break;
+      case 5: fn(std::integral_constant<int, 5>{}, t0); break;
+      case 6: fn(std::integral_constant<int, 6>{}, t0); break;
+      case 7: fn(std::integral_constant<int, 7>{}, t0); break;
+      default: fn(std::integral_constant<int, 8>{}, t0); break;
+    }
+  }
+}
 
 // r[i] (row i of an 8×8 block) becomes column i.
 inline void transpose8x8(__m256 r[8]) {
