@@ -2,7 +2,8 @@
 // whose values are one contiguous span of S = (c1 − c0)·L per sample, so every pass reads memory
 // in order, in long runs, however small the planes are (a channel's own run is L values: 9 late
 // in EfficientNet at 96×96, too short to vectorize or to prefetch). Each pass is one vector loop
-// over the span per sample, with the per-channel constants expanded to the span once per block:
+// over the span per sample, with the per-channel constants expanded to the span once per block
+// (long planes instead keep them scalar and loop per channel: kWideRun below):
 //   statistics   s[i] += x − shift,  ss[i] += (x − shift)²      then per channel Σ over its L slots
 //   normalize    y = clamp((x − μ)·γr + β)
 //   backward     sg[i] += g′,  sgx[i] += g′·(x − μ)             then per channel Σ over its L slots
