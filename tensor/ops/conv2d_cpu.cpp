@@ -518,11 +518,11 @@ void depthwise_backward_weight(const T* gout, const T* x, T* dw, const Conv2dGeo
 // loop over channels:
 //   out[p, c] = bias[c] + Σ_t wt[t, c] · xp[p's tap t, c],    wt (kh·kw, C) = w transposed,
 // with the sums of four positions × one vector of channels in registers across the taps
-// (cl_taps_sum of depthwise_kernel.h). The weight gradient dw[c, t] = Σ_{n,p} gt[p, c] · xp[tap t
-// of p, c] keeps several taps' sums in registers across the positions (cl_taps_dot). The input gradient at unit stride is the same
-// loop as the forward over a zero-margined copy of the gradient (ChannelsLastGather); at larger
-// strides it scatters, dxp[tap t of p, c] += wt[t, c] · gt[p, c] by kChannelBlock channels, then
-// is cropped and transposed back. One task per sample.
+// (cl_taps_sum of depthwise_kernel.h). The weight gradient dw[c, t] = Σ_{n,p} gt[p, c] ·
+// xp[tap t of p, c] keeps several taps' sums in registers across the positions (cl_taps_dot).
+// The input gradient at unit stride is the forward's loop over a zero-margined copy of the
+// gradient (ChannelsLastGather); at larger strides it scatters, dxp[tap t of p, c] += wt[t, c] ·
+// gt[p, c] by kChannelBlock channels, then is cropped and transposed back. One task per sample.
 
 constexpr int64_t kChannelBlock = 64;
 
