@@ -28,6 +28,10 @@ constexpr KeySpec kSchema[] = {
     {"iteration", Kind::integer, 0, 1e15},
     {"best_val_acc", Kind::real, -1, 1},
     {"rng_offset", Kind::unsigned_integer, 0, 0},
+    {"budget_hold_iters", Kind::integer, 0, 1e15},
+    {"budget_cooldown_iters", Kind::integer, 0, 1e15},
+    {"budget_fixed", Kind::integer, 0, 1},
+    {"budget_elapsed_s", Kind::real, 0, 1e9},
 };
 
 const KeySpec& spec_of(const std::string& key, Kind kind) {

@@ -233,7 +233,7 @@ void ProgressBar::update(int64_t done, double loss, double acc, int64_t images) 
   double rate = el > 0 ? images / el : 0;
   double eta = done > 0 ? el * (total_ - done) / done : 0;
   const int width = 24;
-  int filled = total_ ? static_cast<int>(width * done / total_) : width;
+  int filled = total_ > 0 ? static_cast<int>(width * std::min(done, total_) / total_) : width;
   char line[256];
   std::snprintf(line, sizeof line, "%s [%s%s] %lld/%lld loss %.4f acc %.3f %.0f img/s ETA %d:%02d", label_.c_str(),
                 std::string(filled, '=').c_str(), std::string(width - filled, ' ').c_str(),

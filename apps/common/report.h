@@ -40,6 +40,7 @@ class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total);
   void update(int64_t done, double loss, double acc, int64_t images);
+  void set_total(int64_t total) { total_ = total; }  // the epoch's length changed (--time-budget)
   void finish();
 
  private:

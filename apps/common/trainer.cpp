@@ -11,6 +11,7 @@
 #include "apps/common/checkpoint_meta.h"
 #include "apps/common/data_setup.h"
 #include "apps/common/predictions.h"
+#include "apps/common/time_budget.h"
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "dist/data_parallel.h"
@@ -31,6 +32,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// When the process started (near enough: static initialisation): --time-budget counts from here.
+const Clock::time_point kProcessStart = Clock::now();
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const RecipeConfig& c, nn::Module& model) {
   auto groups = model.param_groups(c.weight_decay);
@@ -196,14 +199,20 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   sc.cooldown_iters = phase_iters[3];
   sc.final_lr = c.final_lr;
   sc.cooldown = c.cooldown == "linear" ? optim::Anneal::linear : optim::Anneal::cosine;
-  optim::PhaseSchedule schedule(sc);
   std::unique_ptr<optim::SAM> sam;
   if (c.sam_rho > 0) sam = std::make_unique<optim::SAM>(*opt, c.sam_rho, c.asam);
   std::unique_ptr<optim::EMA> ema;
   if (c.ema_decay > 0) ema = std::make_unique<optim::EMA>(*model, c.ema_decay);
-  const int64_t total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
+  int64_t total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
   EMBER_CHECK(total_iters > 0, "recipe: the phases add up to no iteration (", batches, " batches per epoch)");
-  const int64_t total_epochs = (total_iters + batches - 1) / batches;
+  const int64_t given_hold_iters = sc.hold_iters, given_cooldown_iters = sc.cooldown_iters;
+  // --time-budget: hold and cooldown are re-planned from measured times until the cooldown
+  // begins (time_budget.h). A resumed run follows its checkpoint's plan.
+  const bool budgeted = c.time_budget_min > 0;
+  EMBER_CHECK(!budgeted || given_hold_iters + given_cooldown_iters > 0,
+              "--time-budget scales the hold and the cooldown, and both are 0 iterations here");
+  bool planned = false, plan_fixed = !budgeted;
+  double elapsed_before = 0;  // a resumed run's earlier processes
 
   // ---- resume -----------------------------------------------------------------------------------
   int64_t start_epoch = 0, iteration = 0;
@@ -231,8 +240,76 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       }
     }
     default_generator().set_offset(rng_offset);
+    if (meta.has("budget_hold_iters")) {  // the run was fitted to a time budget: its plan stands
+      sc.hold_iters = meta.integer("budget_hold_iters");
+      sc.cooldown_iters = meta.integer("budget_cooldown_iters");
+      planned = true;
+      plan_fixed = !budgeted || meta.integer("budget_fixed") == 1;
+      elapsed_before = meta.real("budget_elapsed_s");
+      if (lead)
+        std::cerr << "resume: the checkpoint's time-budget plan: hold " << sc.hold_iters << ", cooldown "
+                  << sc.cooldown_iters << " iterations\n";
+    }
     if (lead) std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
   }
+  optim::PhaseSchedule schedule(sc);
+  total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
+  int64_t total_epochs = (total_iters + batches - 1) / batches;
+  EMBER_CHECK(iteration <= total_iters, "resume: '", c.resume, "' is at iteration ", iteration,
+              " but the schedule ends at ", total_iters);
+
+  // Measured for the budget: whole-network iterations (data loading included) and epoch ends.
+  double full_iter_s = 0, epoch_end_s = -1;
+  int64_t full_iters = 0;
+  auto cooldown_begin = [&] { return sc.head_iters + sc.warmup_iters + sc.hold_iters; };
+  // Re-plans hold and cooldown (the lead computes, every rank applies the same numbers).
+  auto replan = [&] {
+    if (plan_fixed) return;
+    int64_t hold = sc.hold_iters, cooldown = sc.cooldown_iters;
+    if (lead) {
+      BudgetInputs in;
+      in.budget_s = c.time_budget_min * 60;
+      in.elapsed_s = elapsed_before + seconds_since(kProcessStart);
+      in.done = iteration;
+      in.iter_s = full_iter_s / static_cast<double>(full_iters);
+      // Until one is measured, an epoch end is estimated as a forward pass over the held-out
+      // images at 0.4 of a training iteration per batch.
+      const double val_batches =
+          ds.val ? std::ceil(static_cast<double>(ds.val->size()) / static_cast<double>(c.batch_size)) : 0;
+      in.epoch_end_s = epoch_end_s >= 0 ? epoch_end_s : 0.4 * val_batches * in.iter_s;
+      in.batches_per_epoch = batches;
+      in.head_iters = sc.head_iters;
+      in.warmup_iters = sc.warmup_iters;
+      in.given_hold_iters = given_hold_iters;
+      in.given_cooldown_iters = given_cooldown_iters;
+      const BudgetPlan p = plan_to_budget(in);
+      hold = p.hold_iters;
+      cooldown = p.cooldown_iters;
+      if (hold != sc.hold_iters || cooldown != sc.cooldown_iters || !planned)
+        std::fprintf(stderr,
+                     "time budget %.1f min: %.1f min spent, %.3f s per iteration, %.1f s per epoch end%s -> hold "
+                     "%lld, cooldown %lld iterations (%.2f epochs in all), predicted end at %.1f min%s\n",
+                     c.time_budget_min, in.elapsed_s / 60, in.iter_s, in.epoch_end_s,
+                     epoch_end_s >= 0 ? "" : " (estimated)", static_cast<long long>(hold),
+                     static_cast<long long>(cooldown),
+                     static_cast<double>(p.total_iters) / static_cast<double>(batches), p.predicted_s / 60,
+                     p.overrun  ? "; the budget cannot be met, so the run ends as soon as it can"
+                     : p.capped ? " (capped at 3x the given hold + cooldown)"
+                                : "");
+    }
+    if (world > 1) {
+      Tensor t = from_vector<int64_t>({hold, cooldown}, {2});
+      group->broadcast(t, 0);
+      const auto v = t.to_vector<int64_t>();
+      hold = v[0], cooldown = v[1];
+    }
+    planned = true;
+    sc.hold_iters = hold;
+    sc.cooldown_iters = cooldown;
+    schedule = optim::PhaseSchedule(sc);
+    total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
+    total_epochs = (total_iters + batches - 1) / batches;
+  };
   if (world > 1) dist::broadcast_module(*model, *group);  // every rank starts from the lead's weights
   // SyncBatchNorm: the ranks' BatchNorm statistics are the global batch's (one process has them anyway).
   if (world > 1 && c.sync_bn) dist::enable_sync_batch_norm(*model, group);
@@ -273,10 +350,12 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   };
 
   for (int64_t epoch = start_epoch; epoch < total_epochs; ++epoch) {
+    if (full_iters > 0) replan();
+    if (epoch >= total_epochs) break;
     std::string phase = phase_of_iteration(sc, iteration), phases = phase;  // phases: all this epoch saw
     enter_phase(phase);
     train_loader.set_epoch(epoch);
-    const int64_t epoch_batches = std::min(batches, total_iters - iteration);
+    int64_t epoch_batches = std::min(batches, total_iters - iteration);
     std::optional<ProgressBar> bar;
     if (lead)
       bar.emplace("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs) + " " + phase, epoch_batches);
@@ -284,7 +363,19 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     const uint64_t syncs_before = cuda::host_sync_count();  // on CUDA: reported per step below
     double loss_sum = 0, lr = 0;
     int64_t seen = 0, right = 0, b = 0;
+    auto last_step = Clock::now();
     for (const data::Batch& batch : train_loader) {
+      if (!plan_fixed && iteration >= cooldown_begin()) {  // the last moment the plan can change
+        if (full_iters > 0) {
+          replan();
+          epoch_batches = std::min(batches, total_iters - (iteration - b));
+          if (bar) bar->set_total(epoch_batches);
+        } else if (lead) {
+          std::cerr << "time budget: no whole-network iteration ran before the cooldown, so the schedule stays "
+                       "as given\n";
+        }
+        plan_fixed = full_iters == 0 || iteration >= cooldown_begin();
+      }
       if (b >= epoch_batches) break;
       if (std::string now = phase_of_iteration(sc, iteration); now != phase) {
         phase = now;
@@ -358,6 +449,12 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       ++b;
       ++iteration;
       if (bar) bar->update(b, loss_sum / seen, static_cast<double>(right) / seen, seen);
+      const auto step_end = Clock::now();
+      if (phase != "head") {  // head iterations have no backward through the body
+        full_iter_s += std::chrono::duration<double>(step_end - last_step).count();
+        ++full_iters;
+      }
+      last_step = step_end;
     }
     if (bar) bar->finish();
     if (lead && c.device.is_cuda() && b > 0) {  // one (the loss read) is the design; more is a hidden wait
@@ -368,6 +465,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     }
     if (!lead) continue;  // the lead validates and writes; the others go on to the next epoch
     double train_seconds = seconds_since(t0);
+    const auto epoch_end_start = Clock::now();
 
     EpochRecord rec;
     rec.epoch = epoch + 1;
@@ -409,6 +507,12 @@ RecipeResult run_recipe(const RecipeConfig& c) {
         {"class_names", join_names(ds.class_names)},
         {"init", c.init},
         {"pretrained", c.pretrained}};
+    if (planned) {
+      meta["budget_hold_iters"] = std::to_string(sc.hold_iters);
+      meta["budget_cooldown_iters"] = std::to_string(sc.cooldown_iters);
+      meta["budget_fixed"] = plan_fixed ? "1" : "0";
+      meta["budget_elapsed_s"] = std::to_string(elapsed_before + seconds_since(kProcessStart));
+    }
     bool improved = ds.val && rec.val_acc > best_acc;
     if (improved) best_acc = rec.val_acc;
     meta["best_val_acc"] = std::to_string(best_acc);
@@ -428,6 +532,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     result.final_val_acc = rec.val_acc;
     result.final_val_loss = rec.val_loss;
     result.img_per_s = rec.img_per_s;
+    epoch_end_s = seconds_since(epoch_end_start);
   }
   result.best_val_acc = best_acc;
   return result;

@@ -44,6 +44,9 @@ struct RecipeConfig {
   double warmup_start = -1;     // < 0: lr / 100
   double final_lr = 0;
   std::string cooldown = "cosine";  // cosine | linear
+  // > 0: hold and cooldown are scaled (their ratio kept) so that the whole run, validations and
+  // checkpoints included, ends within this many minutes of wall time (time_budget.h).
+  double time_budget_min = 0;
   std::string optimizer = "adamw";  // adamw | sgd
   double weight_decay = 0.05, momentum = 0.9;
   double sam_rho = 0;           // > 0 turns SAM on
