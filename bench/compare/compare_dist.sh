@@ -29,7 +29,7 @@ ember="$build/apps/ember-bench-train"
 command -v mpirun > /dev/null || { echo "compare_dist.sh: no mpirun (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 1; }
 py="${TORCH_PYTHON:-${EMBER_CACHE:-$HOME/.cache/ember}/torch-venv/bin/python3}"
 torch_version=""
-[ -x "$py" ] && torch_version=$("$py" -c "import torch, timm; print(torch.__version__)" 2>/dev/null | tail -n 1)
+[ -x "$py" ] && torch_version=$("$py" -c "import torch, timm; print(torch.__version__)" 2>/dev/null | tail -n 1) || torch_version=""
 [ -n "$torch_version" ] || echo "compare_dist.sh: no torch+timm under $py; the torch columns are left out" >&2
 
 # vader's single-copy (CMA) is refused inside most containers; shared-memory copies work everywhere.

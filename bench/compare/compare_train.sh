@@ -24,7 +24,7 @@ venv="${TORCH_PYTHON:-${EMBER_CACHE:-$HOME/.cache/ember}/torch-venv/bin/python3}
 for py in "$venv" /usr/bin/python3; do
   v=""
   # (timm may print import warnings first: the version is the last line)
-  [ -x "$py" ] && v=$("$py" -c "import torch, timm; print(torch.__version__)" 2>/dev/null | tail -n 1)
+  [ -x "$py" ] && v=$("$py" -c "import torch, timm; print(torch.__version__)" 2>/dev/null | tail -n 1) || v=""
   if [ -z "$v" ]; then
     echo "compare_train.sh: no torch+timm under $py; left out" >&2
     continue
