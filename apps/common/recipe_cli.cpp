@@ -43,7 +43,7 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
   app.add_option("--time-budget", c.time_budget_min,
                  "minutes of wall time for the whole run: hold and cooldown are scaled (ratio kept, at most 3x) "
                  "from the measured speed so that it ends within them (0 = off; see docs/RECIPE.md)")
-      ->check(finite_number())->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->check(finite_number())->capture_default_str()->check(CLI::Range(0.0, 1e7));
   app.add_option("--cooldown-shape", c.cooldown, "cosine or linear")->capture_default_str()->check(CLI::IsMember({"cosine", "linear"}));
   app.add_option("--lr", c.lr, "peak learning rate")->check(finite_number())->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--head-lr", c.head_lr, "learning rate of the head-only phase (default: --lr)")->check(finite_number());

@@ -210,5 +210,11 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
       "--warmup 0 --hold 0 --cooldown 0 --time-budget 5 --out " + b);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--time-budget scales the hold and the cooldown"), std::string::npos) << r.output;
+  // Bad values are refused when the flags are read, not at the first plan.
+  for (const char* bad : {"-1", "nan", "1e300", "soon"}) {
+    r = ember::testing::run_app(std::string(kRun) + " --hold 1 --cooldown 1 --time-budget " + bad + " --out " + b);
+    EXPECT_NE(r.code, 0) << bad;
+    EXPECT_NE(r.output.find("--time-budget"), std::string::npos) << bad << ": " << r.output;
+  }
   fs::remove_all(dir);
 }
