@@ -253,8 +253,14 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     if (lead) std::cerr << "resume: from " << c.resume << " at epoch " << start_epoch << "\n";
   }
   optim::PhaseSchedule schedule(sc);
-  total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
-  int64_t total_epochs = (total_iters + batches - 1) / batches;
+  int64_t total_epochs = 0;
+  // The schedule and the run's length from sc's phases (again whenever the budget re-plans them).
+  auto set_schedule = [&] {
+    schedule = optim::PhaseSchedule(sc);
+    total_iters = schedule.total_iters();
+    total_epochs = (total_iters + batches - 1) / batches;
+  };
+  set_schedule();
   EMBER_CHECK(iteration <= total_iters, "resume: '", c.resume, "' is at iteration ", iteration,
               " but the schedule ends at ", total_iters);
 
@@ -306,9 +312,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     planned = true;
     sc.hold_iters = hold;
     sc.cooldown_iters = cooldown;
-    schedule = optim::PhaseSchedule(sc);
-    total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
-    total_epochs = (total_iters + batches - 1) / batches;
+    set_schedule();
   };
   if (world > 1) dist::broadcast_module(*model, *group);  // every rank starts from the lead's weights
   // SyncBatchNorm: the ranks' BatchNorm statistics are the global batch's (one process has them anyway).
