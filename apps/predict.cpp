@@ -1,6 +1,6 @@
 // ember-predict: checkpoint + data → a prediction file of class probabilities per image.
 //
-//   ember-predict --checkpoint runs/effnet/best.safetensors --data DIR --out runs/effnet [--tta-flip]
+//   ember-predict --checkpoint runs/effnet/best.safetensors --data DIR --out runs/effnet [--tta-flip] [--tta-shift 2]
 //   --split val reproduces the training run's held-out split (same --val-fraction and --seed).
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   int64_t batch = 128, workers = 2, generated_size = 6000, threads = 0, resolution = 0;
   double val_fraction = 0.1;
   uint64_t seed = 0;
-  bool tta = false, skip_bad = false;
+  bool skip_bad = false;
+  TestTimeAugmentation tta;
   app.add_option("--checkpoint", checkpoint, "a checkpoint written by ember-effnet / ember-vit")
       ->required()->check(CLI::ExistingFile);
   app.add_option("--data", data_path, "the images (default: the generated dataset)")->check(CLI::ExistingPath);
@@ -40,7 +41,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "compute threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--resolution", resolution, "input resolution (default: the checkpoint's training resolution)")
       ->check(CLI::PositiveNumber);
-  app.add_flag("--tta-flip", tta, "average with the horizontally flipped image");
+  app.add_flag("--tta-flip", tta.flip, "average with the horizontally flipped image");
+  app.add_option("--tta-shift", tta.shift,
+                 "also average the image moved diagonally by this many pixels (of the stored image) in each of "
+                 "the four directions, reflect-padded; with --tta-flip the ten views of ten-crop (0 = off)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1024}));
   app.add_flag("--skip-bad", skip_bad, "leave out unreadable images with a warning");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -76,7 +81,8 @@ int main(int argc, char** argv) {
     remove_stale_temp_files(out);
     write_predictions(out + "/predictions.csv", to_predictions(ev, mo.num_classes));
     std::printf("%s on %lld images: accuracy %.4f, log loss %.4f%s\n", meta.text("model").c_str(),
-                static_cast<long long>(ev.names.size()), ev.accuracy, ev.loss, tta ? " (flip TTA)" : "");
+                static_cast<long long>(ev.names.size()), ev.accuracy, ev.loss,
+                tta.views() > 1 ? (" (TTA: " + tta.describe() + ")").c_str() : "");
     std::printf("wrote %s/predictions.csv\n", out.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ember-predict: error: %s\n", e.what());

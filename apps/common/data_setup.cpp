@@ -61,7 +61,7 @@ DataSetup open_data(const std::string& path, double val_fraction, uint64_t seed,
 
 // The height of the data's images (the first readable one: under --skip-bad the first samples
 // may be bad files, whose image is undefined); `fallback` when none is readable.
-static int64_t native_resolution(const data::DatasetPtr& ds, int64_t fallback) {
+int64_t native_resolution(const data::DatasetPtr& ds, int64_t fallback) {
   for (int64_t i = 0; i < ds->size(); ++i)
     if (data::Sample s = ds->get(i); s.ok()) return s.image.size(1);
   return fallback;
@@ -114,12 +114,30 @@ data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, const ModelS
   return o;
 }
 
-Tensor flip_width(const Tensor& images) {
-  const int64_t W = images.size(3);
-  // A reversed view along W (negative strides are not views here), so copy column by column.
-  Tensor out = empty_like(images);
-  for (int64_t w = 0; w < W; ++w) out.narrow(3, W - 1 - w, 1).copy_(images.narrow(3, w, 1));
+// `t` reversed along `dim`. Negative strides are not views here, so it is copied slice by slice.
+static Tensor reversed(const Tensor& t, int64_t dim) {
+  const int64_t n = t.size(dim);
+  Tensor out = empty_like(t);
+  for (int64_t i = 0; i < n; ++i) out.narrow(dim, n - 1 - i, 1).copy_(t.narrow(dim, i, 1));
   return out;
+}
+
+Tensor flip_width(const Tensor& images) { return reversed(images, 3); }
+
+// out[i] = t[r(i + d)] along `dim`: the part still inside, and the reflection of the last (or
+// first) d slices before the edge (the edge slice itself is not repeated).
+static Tensor shifted(const Tensor& t, int64_t dim, int64_t d) {
+  const int64_t n = t.size(dim);
+  EMBER_CHECK(d > -n && d < n, "shift_reflect: a shift of ", d, " along a side of ", n,
+              " (it must be less than the side)");
+  if (d == 0) return t;
+  if (d > 0) return cat({t.narrow(dim, d, n - d), reversed(t.narrow(dim, n - 1 - d, d), dim)}, dim);
+  return cat({reversed(t.narrow(dim, 1, -d), dim), t.narrow(dim, 0, n + d)}, dim);
+}
+
+Tensor shift_reflect(const Tensor& images, int64_t dy, int64_t dx) {
+  EMBER_CHECK(images.dim() == 4, "shift_reflect: expected (N, C, H, W) images, got ", images.dim(), " dimensions");
+  return shifted(shifted(images, 2, dy), 3, dx).contiguous();
 }
 
 std::string join_names(const std::vector<std::string>& names) {

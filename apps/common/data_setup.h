@@ -37,6 +37,11 @@ data::LoaderOptions eval_loader_options(const data::DatasetPtr& ds, const ModelS
                                         int64_t workers);
 
 Tensor flip_width(const Tensor& images);  // (N, C, H, W) mirrored along W (a copy)
+// (N, C, H, W) moved by (dy, dx) pixels, reflect-padded: out[y][x] = in[r(y + dy)][r(x + dx)],
+// where r reflects an index past an edge back inside (-1 -> 1, H -> H - 2). |dy| < H, |dx| < W.
+Tensor shift_reflect(const Tensor& images, int64_t dy, int64_t dx);
+// The side of the dataset's images as stored (its first readable sample), or `fallback`.
+int64_t native_resolution(const data::DatasetPtr& ds, int64_t fallback);
 std::string join_names(const std::vector<std::string>& names);  // "a|b|c"
 std::vector<std::string> split_names(const std::string& joined);
 std::vector<std::vector<int64_t>> confusion_matrix(const EvalOutput& ev, int64_t num_classes);

@@ -75,8 +75,25 @@ std::string phase_of_iteration(const optim::PhaseScheduleConfig& s, int64_t it) 
 
 }  // namespace
 
+std::string TestTimeAugmentation::describe() const {
+  if (views() == 1) return "none";
+  std::string s = flip ? "flip" : "";
+  if (shift > 0) s += std::string(flip ? " + " : "") + "shift " + std::to_string(shift) + " px";
+  return s + " (" + std::to_string(views()) + " views)";
+}
+
 EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const ModelSpec& spec, Device device,
-                    int64_t batch_size, int64_t workers, bool flip_tta) {
+                    int64_t batch_size, int64_t workers, const TestTimeAugmentation& tta) {
+  EMBER_CHECK(tta.shift >= 0, "evaluate: a negative test-time shift (", tta.shift, ")");
+  // The shift in the model's input pixels: the stored image's pixels times the resize factor.
+  int64_t shift = 0;
+  if (tta.shift > 0) {
+    const int64_t native = native_resolution(dataset, spec.resolution);
+    shift = std::max<int64_t>(1, std::llround(static_cast<double>(tta.shift) * spec.resolution / native));
+    EMBER_CHECK(shift < spec.resolution, "test-time shift of ", tta.shift, " pixels of the ", native, "x", native,
+                " images is ", shift, " pixels at the model's ", spec.resolution, "x", spec.resolution,
+                ": it must be less than the image's size");
+  }
   NoGradGuard no_grad;
   bool was_training = model.is_training();
   model.eval();
@@ -90,11 +107,18 @@ EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const Mode
   int64_t right = 0, labelled = 0;
   for (const data::Batch& b : loader) {
     Tensor x = b.images.to(device);
-    Tensor p = softmax(model.forward(Variable(x)).data(), -1);
-    if (flip_tta) {
-      Tensor flipped = flip_width(x);
-      p = mul(add(p, softmax(model.forward(Variable(flipped)).data(), -1)), 0.5);
+    auto probs_of = [&](const Tensor& view) { return softmax(model.forward(Variable(view)).data(), -1); };
+    Tensor p = probs_of(x);
+    if (tta.flip) p = add(p, probs_of(flip_width(x)));
+    if (shift > 0) {
+      for (int64_t dy : {-shift, shift})
+        for (int64_t dx : {-shift, shift}) {
+          Tensor moved = shift_reflect(x, dy, dx);
+          p = add(p, probs_of(moved));
+          if (tta.flip) p = add(p, probs_of(flip_width(moved)));
+        }
     }
+    if (tta.views() > 1) p = mul(p, 1.0 / static_cast<double>(tta.views()));
     Tensor host = p.cpu().to(DType::f32).contiguous();  // (B, C)
     C = host.size(1);
     const float* hp = host.data<float>();

@@ -88,7 +88,7 @@ RecipeResult run_recipe(const RecipeConfig& config);
 std::array<int64_t, 4> phase_iterations(const std::array<double, 4>& epochs, int64_t batches);
 
 // Evaluation-mode class probabilities for every sample of `dataset`, in order (optionally the
-// average with the horizontally flipped image). Rows are as wide as the model's output; a label
+// average over test-time views, below). Rows are as wide as the model's output; a label
 // of the data at or above the model's class count is an Error.
 struct EvalOutput {
   std::vector<std::string> names;
@@ -96,7 +96,19 @@ struct EvalOutput {
   Tensor probs;  // (N, C) f32 on the CPU
   double loss = 0, accuracy = 0;
 };
+// Test-time augmentation: the probabilities averaged over several views of each image.
+//   flip   the image and its mirror image (2 views)
+//   shift  also the image moved diagonally by `shift` pixels of the stored image in each of the
+//          four directions (reflect padding, as the training crops pad), which with flip gives
+//          the ten views of ten-crop evaluation: centre and four corners, each mirrored too.
+// The shift is scaled to the model's input (2 pixels of a 32x32 image are 6 at 96x96).
+struct TestTimeAugmentation {
+  bool flip = false;
+  int64_t shift = 0;
+  int64_t views() const { return (shift > 0 ? 5 : 1) * (flip ? 2 : 1); }
+  std::string describe() const;  // "none", "flip (2 views)", "flip + shift 2 px (10 views)"
+};
 EvalOutput evaluate(nn::UnaryModule& model, data::DatasetPtr dataset, const ModelSpec& spec, Device device,
-                    int64_t batch_size, int64_t workers, bool flip_tta = false);
+                    int64_t batch_size, int64_t workers, const TestTimeAugmentation& tta = {});
 
 }  // namespace ember::apps
