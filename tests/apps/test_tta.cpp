@@ -1,6 +1,7 @@
 // Test-time augmentation (ember-predict --tta-flip / --tta-shift): the view helpers against
 // index-by-index references on random images, and evaluate()'s averaged probabilities against
-// the model run by hand on views built by those references.
+// the model run by hand on views built by those references; on a GPU (skipped, visibly, without
+// one) the same views and probabilities from CUDA tensors.
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "ember/ember.h"
+#include "tests/support/test_util.h"
 
 using namespace ember;
 using namespace ember::apps;
@@ -177,4 +179,30 @@ TEST(TestTimeViews, EvaluateRefusesAShiftAsLargeAsTheImage) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("test-time shift of 16 pixels"), std::string::npos) << e.what();
   }
+}
+
+TEST(TestTimeViews, CudaViewsAndProbabilitiesMatchTheCpu) {
+  EMBER_REQUIRE_CUDA();
+  const int64_t N = 3, C = 3, H = 9, W = 11;
+  Tensor x = random_images(N, C, H, W, 3);
+  const std::vector<float> host = x.to_vector<float>();
+  Tensor xg = x.to(Device::cuda());
+  for (auto [dy, dx] : {std::pair<int64_t, int64_t>{0, 0}, {2, -3}, {-8, 10}, {5, 5}}) {
+    EXPECT_EQ(shift_reflect(xg, dy, dx).cpu().to_vector<float>(), reference_view(host, N, C, H, W, dy, dx, false));
+    EXPECT_EQ(flip_width(shift_reflect(xg, dy, dx)).cpu().to_vector<float>(),
+              reference_view(host, N, C, H, W, dy, dx, true));
+  }
+  auto ds = std::make_shared<data::GeneratedDataset>(12, 4, 16, 7);
+  ModelOptions mo;
+  mo.num_classes = 4;
+  mo.resolution = 32;
+  ModelSpec spec;
+  auto model = make_model("effnet_tiny", mo, &spec);
+  EvalOutput cpu = evaluate(*model, ds, spec, Device::cpu(), 5, 0, {true, 2});
+  model->to(Device::cuda());
+  EvalOutput gpu = evaluate(*model, ds, spec, Device::cuda(), 5, 0, {true, 2});
+  const std::vector<float> a = cpu.probs.to_vector<float>(), b = gpu.probs.to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << "entry " << i;
+  EXPECT_EQ(cpu.names, gpu.names);
 }
