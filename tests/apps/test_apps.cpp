@@ -71,6 +71,16 @@ TEST_F(Apps, RecipePredictEnsembleEndToEnd) {
   ASSERT_EQ(p1.code, 0) << p1.output;
   AppResult p2 = run("ember-predict --checkpoint " + v + "/best.safetensors --out " + v + split);
   ASSERT_EQ(p2.code, 0) << p2.output;
+  // The ten views of scripts/run, said in the summary line; a shift as large as the image is refused.
+  std::string tv = (dir_ / "tenview").string();
+  AppResult p3 = run("ember-predict --checkpoint " + e + "/best.safetensors --out " + tv + split +
+                     " --tta-flip --tta-shift 2");
+  ASSERT_EQ(p3.code, 0) << p3.output;
+  EXPECT_NE(p3.output.find("(TTA: flip + shift 2 px (10 views))"), std::string::npos) << p3.output;
+  EXPECT_EQ(ember::apps::read_predictions(tv + "/predictions.csv").rows(), 40);
+  AppResult p4 = run("ember-predict --checkpoint " + e + "/best.safetensors --out " + tv + split + " --tta-shift 32");
+  EXPECT_NE(p4.code, 0);
+  EXPECT_NE(p4.output.find("test-time shift of 32 pixels"), std::string::npos) << p4.output;
   auto pred = ember::apps::read_predictions(e + "/predictions.csv");
   EXPECT_EQ(pred.rows(), 40);  // 20% of 200
   EXPECT_EQ(pred.num_classes, 20);
