@@ -93,15 +93,20 @@ TEST(TestTimeViews, ViewCountsAndDescriptions) {
 
 namespace {
 
+// effnet_tiny with 4 classes at `resolution` (spec filled in).
+std::shared_ptr<nn::UnaryModule> tiny_model(int64_t resolution, ModelSpec& spec) {
+  ModelOptions mo;
+  mo.num_classes = 4;
+  mo.resolution = resolution;
+  return make_model("effnet_tiny", mo, &spec);
+}
+
 // evaluate() with `tta` against the model run by hand on every view of the loader's batches;
 // `model_shift` is the shift in the model's pixels that `tta.shift` (stored pixels) must become.
 void expect_views_averaged(int64_t resolution, const TestTimeAugmentation& tta, int64_t model_shift) {
   auto ds = std::make_shared<data::GeneratedDataset>(12, 4, 16, 7);  // 12 images of 16x16, 4 classes
-  ModelOptions mo;
-  mo.num_classes = 4;
-  mo.resolution = resolution;
   ModelSpec spec;
-  auto model = make_model("effnet_tiny", mo, &spec);
+  auto model = tiny_model(resolution, spec);
   ASSERT_EQ(spec.resolution, resolution);
   // A fresh classifier's logits are nearly equal whatever the view; scaled up, each view's
   // probabilities differ (checked below), so a view left out or moved wrongly shows.
@@ -168,11 +173,8 @@ TEST(TestTimeViews, EvaluateScalesTheShiftToTheModelsInput) {
 
 TEST(TestTimeViews, EvaluateRefusesAShiftAsLargeAsTheImage) {
   auto ds = std::make_shared<data::GeneratedDataset>(4, 4, 16, 7);
-  ModelOptions mo;
-  mo.num_classes = 4;
-  mo.resolution = 16;
   ModelSpec spec;
-  auto model = make_model("effnet_tiny", mo, &spec);
+  auto model = tiny_model(16, spec);
   try {
     evaluate(*model, ds, spec, Device::cpu(), 4, 0, {true, 16});
     ADD_FAILURE() << "a 16-pixel shift of 16x16 images was accepted";
@@ -193,11 +195,8 @@ TEST(TestTimeViews, CudaViewsAndProbabilitiesMatchTheCpu) {
               reference_view(host, N, C, H, W, dy, dx, true));
   }
   auto ds = std::make_shared<data::GeneratedDataset>(12, 4, 16, 7);
-  ModelOptions mo;
-  mo.num_classes = 4;
-  mo.resolution = 32;
   ModelSpec spec;
-  auto model = make_model("effnet_tiny", mo, &spec);
+  auto model = tiny_model(32, spec);
   EvalOutput cpu = evaluate(*model, ds, spec, Device::cpu(), 5, 0, {true, 2});
   model->to(Device::cuda());
   EvalOutput gpu = evaluate(*model, ds, spec, Device::cuda(), 5, 0, {true, 2});
