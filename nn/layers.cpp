@@ -139,4 +139,15 @@ void set_batch_norm_eval(Module& module, bool eval, const std::string& prefix) {
       bn->train(!eval && module.is_training());
 }
 
+int64_t set_batch_norm_momentum(Module& module, double momentum) {
+  EMBER_CHECK(momentum > 0 && momentum <= 1, "BatchNorm momentum must be in (0, 1], got ", momentum);
+  int64_t n = 0;
+  for (auto& [name, m] : module.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
+      bn->momentum = momentum;
+      ++n;
+    }
+  return n;
+}
+
 }  // namespace ember::nn

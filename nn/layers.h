@@ -140,5 +140,8 @@ void set_batch_norm_stats_frozen(Module& module, bool frozen);
 // Puts every BatchNorm2d at or under `prefix` of `module` in evaluation mode (normalise with the
 // running statistics, update nothing) or back in `module`'s mode: a frozen body in fine-tuning.
 void set_batch_norm_eval(Module& module, bool eval, const std::string& prefix = "");
+// Sets the momentum of every BatchNorm2d under `module` (running = (1 − m)·running + m·batch, as
+// PyTorch; timm's --bn-momentum) and returns how many it set. m must be in (0, 1].
+int64_t set_batch_norm_momentum(Module& module, double momentum);
 
 }  // namespace ember::nn

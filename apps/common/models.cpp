@@ -113,6 +113,8 @@ std::shared_ptr<nn::UnaryModule> make_model(const std::string& given, const Mode
   } else {
     throw make_error("model: unknown name '", given, "' (known: ", known_models(), ")");
   }
+  if (o.bn_momentum >= 0 && nn::set_batch_norm_momentum(*model, o.bn_momentum) == 0)
+    std::cerr << "--bn-momentum: " << name << " has no BatchNorm layers; nothing changed\n";
   if (spec) *spec = s;
   return model;
 }

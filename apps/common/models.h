@@ -32,6 +32,7 @@ struct ModelOptions {
   int64_t resolution = 0;      // 0: the model's own
   double dropout = -1;         // < 0: the model's default
   double drop_path = -1;
+  double bn_momentum = -1;     // < 0: the model's (PyTorch's 0.1); else every BatchNorm's (timm's --bn-momentum)
   uint64_t seed = 0;
 };
 

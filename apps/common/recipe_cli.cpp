@@ -66,6 +66,10 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
       ->delimiter(',');
   app.add_option("--dropout", c.model_options.dropout, "classifier dropout (default: the model's)")->check(finite_number());
   app.add_option("--drop-path", c.model_options.drop_path, "stochastic depth rate (default: the model's)")->check(finite_number());
+  app.add_option("--bn-momentum", c.model_options.bn_momentum,
+                 "BatchNorm running-statistics momentum, in (0, 1] (default: the model's, 0.1; smaller averages "
+                 "more batches)")
+      ->check(finite_number());
   app.add_option("--batch", c.batch_size)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--sync-bn", c.sync_bn,
                "under mpirun: BatchNorm statistics over the global batch, every rank's images (SyncBatchNorm); "
@@ -94,6 +98,8 @@ int recipe_main(int argc, char** argv, const std::string& program, const std::st
     // Under mpirun "cuda" is this rank's GPU (its local rank; CUDA tensors then go through NCCL).
     c.device = dist::rank_device(device, *dist::default_group());
     if (c.asam && c.sam_rho <= 0) throw make_error("--asam needs --sam RHO (> 0)");
+    if (app.count("--bn-momentum") && !(c.model_options.bn_momentum > 0 && c.model_options.bn_momentum <= 1))
+      throw make_error("--bn-momentum must be in (0, 1], got ", c.model_options.bn_momentum);
     if (c.head_epochs + c.warmup_epochs + c.hold_epochs + c.cooldown_epochs == 0)
       throw make_error("no epochs to run: --head-epochs, --warmup, --hold and --cooldown are all 0");
     RecipeResult r = run_recipe(c);

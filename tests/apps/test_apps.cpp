@@ -135,6 +135,11 @@ TEST_F(Apps, BadFlagsAndPathsAreClearErrors) {
   r = run("ember-effnet --asam");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--asam needs --sam"), std::string::npos) << r.output;
+  for (const char* m : {"0", "-0.1", "1.5"}) {
+    r = run(std::string("ember-effnet --generated-size 20 --out /nonexistent/x --bn-momentum ") + m);
+    EXPECT_NE(r.code, 0) << m;
+    EXPECT_NE(r.output.find(std::string("--bn-momentum must be in (0, 1], got ") + m), std::string::npos) << r.output;
+  }
   r = run("ember-predict --checkpoint /no/such.safetensors");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("/no/such.safetensors"), std::string::npos) << r.output;

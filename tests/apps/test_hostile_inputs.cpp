@@ -221,7 +221,7 @@ TEST(HostileInputs, SkipBadTrainsWhenTheFirstImageIsBadAndAnEmptyValidationSplit
 TEST(HostileInputs, NonFiniteFlagValuesAreRefusedNamingTheFlag) {
   for (const char* flag : {"--lr", "--head-lr", "--final-lr", "--dropout", "--drop-path", "--mixup", "--cutmix",
                            "--sam", "--clip-grad", "--ema", "--weight-decay", "--momentum", "--label-smoothing",
-                           "--warmup", "--head-epochs", "--hold", "--cooldown", "--val-fraction"}) {
+                           "--warmup", "--head-epochs", "--hold", "--cooldown", "--val-fraction", "--bn-momentum"}) {
     for (const char* value : {"nan", "inf", "-inf"}) {
       SCOPED_TRACE(std::string(flag) + " " + value);
       CommandResult r = run_app(std::string("ember-effnet --generated-size 20 --out /nonexistent/x ") + flag + " " + value);

@@ -153,3 +153,56 @@ TEST(FrozenBody, BatchNormInEvalModeUsesAndKeepsRunningStatistics) {
   set_batch_norm_eval(root, false);
   EXPECT_TRUE(bn->is_training());
 }
+
+// timm's --bn-momentum: every BatchNorm of the model gets it, and the running statistics then move
+// by that fraction towards the batch's (mean, unbiased variance), computed here by hand.
+TEST(BatchNormMomentum, SetsEveryLayerAndTheRunningStatisticsFollowIt) {
+  EfficientNetConfig c = EfficientNetConfig::from_variant("lite0", 10);
+  c.depth = 0.3;
+  EfficientNet net(c);
+  int64_t layers = 0;
+  for (auto& [name, m] : net.named_modules()) layers += dynamic_cast<BatchNorm2d*>(m) != nullptr;
+  ASSERT_GT(layers, 10);
+  EXPECT_EQ(set_batch_norm_momentum(net, 0.01), layers);
+  for (auto& [name, m] : net.named_modules()) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
+      EXPECT_EQ(bn->momentum, 0.01) << name;
+    }
+  }
+
+  Module root;
+  auto bn = root.register_module("bn", std::make_shared<BatchNorm2d>(3, 1e-3));
+  bn->running_mean.copy_(random_tensor({3}, DType::f32));
+  bn->running_var.copy_(add(abs(random_tensor({3}, DType::f32)), 0.5));
+  const auto mean0 = ember::testing::values(bn->running_mean), var0 = ember::testing::values(bn->running_var);
+  EXPECT_EQ(set_batch_norm_momentum(root, 0.25), 1);
+  root.train();
+  Tensor x = random_tensor({4, 3, 2, 2}, DType::f32);
+  bn->forward(Variable(x));
+  const auto xv = ember::testing::values(x), mean1 = ember::testing::values(bn->running_mean),
+             var1 = ember::testing::values(bn->running_var);
+  for (size_t ch = 0; ch < 3; ++ch) {
+    std::vector<double> v;  // channel ch of every sample
+    for (size_t i = 0; i < xv.size(); ++i)
+      if ((i / 4) % 3 == ch) v.push_back(xv[i]);
+    double m = 0, ss = 0;
+    for (double e : v) m += e;
+    m /= static_cast<double>(v.size());
+    for (double e : v) ss += (e - m) * (e - m);
+    const double unbiased = ss / static_cast<double>(v.size() - 1);
+    EXPECT_NEAR(mean1[ch], 0.75 * mean0[ch] + 0.25 * m, 1e-5) << ch;
+    EXPECT_NEAR(var1[ch], 0.75 * var0[ch] + 0.25 * unbiased, 1e-5) << ch;
+  }
+  for (double bad : {0.0, -0.5, 1.5, std::nan("")})
+    EXPECT_THROW(
+        {
+          try {
+            set_batch_norm_momentum(root, bad);
+          } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find("BatchNorm momentum must be in (0, 1]"), std::string::npos) << e.what();
+            throw;
+          }
+        },
+        std::exception);
+  EXPECT_EQ(bn->momentum, 0.25);  // a refused value changes nothing
+}
