@@ -13,6 +13,9 @@ PiecewiseSchedule::PiecewiseSchedule(std::vector<Phase> phases) : phases_(std::m
     EMBER_CHECK(p.iters >= 0, "schedule: phase '", p.name, "' has ", p.iters, " iterations (expected >= 0)");
     EMBER_CHECK(std::isfinite(p.start) && std::isfinite(p.end) && p.start >= 0 && p.end >= 0, "schedule: phase '",
                 p.name, "' goes from ", p.start, " to ", p.end, " (learning rates must be finite and >= 0)");
+    EMBER_CHECK(std::isfinite(p.from) && std::isfinite(p.to) && 0 <= p.from && p.from <= p.to && p.to <= 1,
+                "schedule: phase '", p.name, "' covers its shape from ", p.from, " to ", p.to,
+                " (expected 0 <= from <= to <= 1)");
     total_ += p.iters;
   }
   EMBER_CHECK(total_ > 0, "schedule: every phase is empty (0 iterations in all)");
@@ -32,11 +35,18 @@ const PiecewiseSchedule::Phase& PiecewiseSchedule::find(int64_t it, int64_t& beg
   return *last;
 }
 
+double PiecewiseSchedule::progress(int64_t it) const {
+  int64_t begin;
+  const Phase& p = find(it, begin);
+  if (begin < 0) return 1.0;
+  return p.from + (p.to - p.from) * (static_cast<double>(it - begin) / static_cast<double>(p.iters));
+}
+
 double PiecewiseSchedule::lr(int64_t it) const {
   int64_t begin;
   const Phase& p = find(it, begin);
   if (begin < 0) return p.end;
-  const double progress = static_cast<double>(it - begin) / static_cast<double>(p.iters);
+  const double progress = p.from + (p.to - p.from) * (static_cast<double>(it - begin) / static_cast<double>(p.iters));
   if (p.shape == Anneal::linear) return p.start + (p.end - p.start) * progress;
   return p.end + (p.start - p.end) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
 }
@@ -56,10 +66,23 @@ int64_t PiecewiseSchedule::phase_begin(const std::string& name) const {
 }
 
 static std::vector<PiecewiseSchedule::Phase> recipe_phases(const PhaseScheduleConfig& c) {
-  return {{"head", c.head_iters, c.head_lr, c.head_lr, Anneal::linear},
-          {"warmup", c.warmup_iters, c.warmup_start, c.peak_lr, Anneal::linear},
-          {"hold", c.hold_iters, c.peak_lr, c.peak_lr, Anneal::linear},
-          {"cooldown", c.cooldown_iters, c.peak_lr, c.final_lr, c.cooldown}};
+  std::vector<PiecewiseSchedule::Phase> phases = {
+      {"head", c.head_iters, c.head_lr, c.head_lr, Anneal::linear},
+      {"warmup", c.warmup_iters, c.warmup_start, c.peak_lr, Anneal::linear},
+      {"hold", c.hold_iters, c.peak_lr, c.peak_lr, Anneal::linear}};
+  const int64_t k = c.cooldown_knot_iters;
+  const double q = c.cooldown_knot_progress;
+  if (k == 0) {
+    phases.push_back({"cooldown", c.cooldown_iters, c.peak_lr, c.final_lr, c.cooldown});
+  } else {
+    EMBER_CHECK(k > 0 && k < c.cooldown_iters, "schedule: the cooldown's knot at iteration ", k,
+                " is not inside its ", c.cooldown_iters, " iterations");
+    EMBER_CHECK(std::isfinite(q) && q >= 0 && q < 1, "schedule: the cooldown's progress at its knot is ", q,
+                " (expected 0 <= q < 1)");
+    phases.push_back({"cooldown", k, c.peak_lr, c.final_lr, c.cooldown, 0.0, q});
+    phases.push_back({"cooldown", c.cooldown_iters - k, c.peak_lr, c.final_lr, c.cooldown, q, 1.0});
+  }
+  return phases;
 }
 
 PhaseSchedule::PhaseSchedule(const PhaseScheduleConfig& config)

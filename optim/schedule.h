@@ -13,7 +13,11 @@
 //   warmup    [H, H+W)         warmup_start → peak_lr, linear
 //   hold      [H+W, H+W+P)     peak_lr
 //   cooldown  [H+W+P, total)   peak_lr → final_lr, linear or cosine
-// Any phase may have 0 iterations; phase(it) names the one `it` falls in.
+// Any phase may have 0 iterations; phase(it) names the one `it` falls in. A cooldown with a knot
+// (cooldown_knot_iters K > 0, cooldown_knot_progress q) is two phases named "cooldown": its first
+// K iterations cover the curve's progress [0, q] evenly and the rest cover [q, 1] evenly. The
+// time budget sets the knot where it re-plans a cooldown under way (apps/common/time_budget.h):
+// the learning rate goes on from where it is, along the same curve, over the new remaining length.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,10 +41,13 @@ class PiecewiseSchedule : public Schedule {
     int64_t iters;
     double start, end;
     Anneal shape = Anneal::linear;
+    double from = 0.0, to = 1.0;  // the part of the shape's progress this phase covers
   };
   explicit PiecewiseSchedule(std::vector<Phase> phases);  // empty (0-iteration) phases are allowed
   double lr(int64_t it) const override;
   std::string phase(int64_t it) const;  // past the end: the last non-empty phase's name
+  // Where `it` is along its phase's curve: from + (to − from)·(it − begin)/iters (past the end: 1).
+  double progress(int64_t it) const;
   int64_t phase_begin(const std::string& name) const;  // first iteration of the named phase
   int64_t total_iters() const { return total_; }
 
@@ -60,6 +67,8 @@ struct PhaseScheduleConfig {
   int64_t cooldown_iters = 0;
   double final_lr = 0.0;
   Anneal cooldown = Anneal::cosine;
+  int64_t cooldown_knot_iters = 0;    // 0: no knot; else in [1, cooldown_iters)
+  double cooldown_knot_progress = 0;  // the curve's progress at the knot, in [0, 1)
 };
 
 class PhaseSchedule : public PiecewiseSchedule {

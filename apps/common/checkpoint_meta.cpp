@@ -32,6 +32,8 @@ constexpr KeySpec kSchema[] = {
     {"budget_cooldown_iters", Kind::integer, 0, 1e15},
     {"budget_fixed", Kind::integer, 0, 1},
     {"budget_elapsed_s", Kind::real, 0, 1e9},
+    {"budget_cooldown_knot_iters", Kind::integer, 1, 1e15},
+    {"budget_cooldown_knot_progress", Kind::real, 0, 1},
 };
 
 const KeySpec& spec_of(const std::string& key, Kind kind) {

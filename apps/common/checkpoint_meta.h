@@ -13,9 +13,11 @@
 //   best_val_acc  real      [-1, 1]                −1: no validation yet
 //   rng_offset    integer   [0, 2^64 − 1]
 //   budget_hold_iters      integer [0, 10^15]   the trainer, with --time-budget (time_budget.h):
-//   budget_cooldown_iters  integer [0, 10^15]   the planned hold and cooldown, whether the plan
+//   budget_cooldown_iters  integer [0, 10^15]   the planned hold and cooldown, whether the hold
 //   budget_fixed           integer [0, 1]       is final (the cooldown has begun) and the seconds
 //   budget_elapsed_s       real    [0, 10^9]    the run had spent when it wrote the checkpoint
+//   budget_cooldown_knot_iters    integer [1, 10^15]  where a re-planned cooldown's knot is
+//   budget_cooldown_knot_progress real    [0, 1]      (optim/schedule.h; absent: no knot)
 #pragma once
 #include <cstdint>
 #include <map>

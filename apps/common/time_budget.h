@@ -10,18 +10,25 @@
 //   N = the largest total of iterations with (N − done)·s + (validations still to come)·v ≤ remaining
 //
 // where s is the measured wall time of one whole-network training iteration (data loading
-// included) and v that of one epoch end (validation and checkpoints; estimated from s until one
-// has been measured). The trainer plans at the start of every epoch and when the cooldown is
-// about to begin; once the cooldown has begun the plan is fixed (the learning rate is then
-// decaying along its shape, which a new length would bend). Speed changes after that point
-// move the end by their share of the cooldown.
+// included; the mean over the last quarter epoch, so that a machine that slows down is planned
+// at its present speed) and v that of one epoch end (validation and checkpoints; estimated from
+// s until one has been measured).
+//
+// When: at the start of every epoch, when the cooldown is about to begin, and every quarter
+// epoch during the cooldown. Before the cooldown, hold and cooldown are scaled together. Once
+// the cooldown has begun the hold is what it was, and only the cooldown's length changes: the
+// learning rate goes on from where it is, along the same curve, over the new remaining length
+// (a knot in the schedule, optim/schedule.h), so a run whose machine slows or speeds up halfway
+// through its cooldown still ends on its budget and still ends its decay at the final rate.
 //
 // Limits: hold + cooldown never grow past kMaxBudgetScale times their given length (a budget far
 // beyond what the schedule asks for does not turn 5 epochs into 500), and never shrink below
 // what has already run plus one cooldown iteration (a budget already spent ends the run as soon
 // as it can, with a warning, rather than stopping mid-phase).
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace ember::apps {
 
@@ -36,6 +43,7 @@ struct BudgetInputs {
   int64_t batches_per_epoch = 1;    // iterations per epoch (> 0)
   int64_t head_iters = 0, warmup_iters = 0;
   int64_t given_hold_iters = 0, given_cooldown_iters = 0;  // as the flags set them (sum > 0)
+  int64_t hold_fixed_iters = -1;    // >= 0 once the cooldown has begun: the hold ran this long
 };
 
 struct BudgetPlan {
@@ -49,6 +57,20 @@ struct BudgetPlan {
 // Epoch ends (validations) still to come when `done` iterations have run and the run ends at
 // `total`: one per epoch boundary after done, and one at the end.
 int64_t epoch_ends_ahead(int64_t done, int64_t total, int64_t batches_per_epoch);
+
+// The mean of the last `window` values added (of all of them while there are fewer): the
+// present speed of a machine whose speed drifts.
+class RecentMean {
+ public:
+  explicit RecentMean(int64_t window);
+  void add(double v);
+  double mean() const;  // 0 when nothing was added
+  int64_t count() const { return static_cast<int64_t>(filled_); }
+
+ private:
+  std::vector<double> ring_;
+  std::size_t next_ = 0, filled_ = 0;
+};
 
 // The plan for these measurements (see the file comment). Checks its inputs (an Error names the
 // bad one).

@@ -32,6 +32,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A double written so that reading it back gives the same double (std::to_string keeps 6 decimals).
+std::string exact_decimal(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
 // When the process started (near enough: static initialisation): --time-budget counts from here.
 const Clock::time_point kProcessStart = Clock::now();
 
@@ -230,12 +237,13 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   int64_t total_iters = sc.head_iters + sc.warmup_iters + sc.hold_iters + sc.cooldown_iters;
   EMBER_CHECK(total_iters > 0, "recipe: the phases add up to no iteration (", batches, " batches per epoch)");
   const int64_t given_hold_iters = sc.hold_iters, given_cooldown_iters = sc.cooldown_iters;
-  // --time-budget: hold and cooldown are re-planned from measured times until the cooldown
-  // begins (time_budget.h). A resumed run follows its checkpoint's plan.
+  // --time-budget: hold and cooldown are re-planned from measured times, and once the cooldown
+  // has begun its length alone (time_budget.h). A resumed run starts from its checkpoint's plan
+  // and goes on re-planning it when the budget is given again.
   const bool budgeted = c.time_budget_min > 0;
   EMBER_CHECK(!budgeted || given_hold_iters + given_cooldown_iters > 0,
               "--time-budget scales the hold and the cooldown, and both are 0 iterations here");
-  bool planned = false, plan_fixed = !budgeted;
+  bool planned = false, hold_fixed = false;  // hold_fixed: the cooldown has begun
   double elapsed_before = 0;  // a resumed run's earlier processes
 
   // ---- resume -----------------------------------------------------------------------------------
@@ -267,8 +275,12 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     if (meta.has("budget_hold_iters")) {  // the run was fitted to a time budget: its plan stands
       sc.hold_iters = meta.integer("budget_hold_iters");
       sc.cooldown_iters = meta.integer("budget_cooldown_iters");
+      if (meta.has("budget_cooldown_knot_iters")) {
+        sc.cooldown_knot_iters = meta.integer("budget_cooldown_knot_iters");
+        sc.cooldown_knot_progress = meta.real("budget_cooldown_knot_progress");
+      }
       planned = true;
-      plan_fixed = !budgeted || meta.integer("budget_fixed") == 1;
+      hold_fixed = meta.integer("budget_fixed") == 1;
       elapsed_before = meta.real("budget_elapsed_s");
       if (lead)
         std::cerr << "resume: the checkpoint's time-budget plan: hold " << sc.hold_iters << ", cooldown "
@@ -288,20 +300,23 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   EMBER_CHECK(iteration <= total_iters, "resume: '", c.resume, "' is at iteration ", iteration,
               " but the schedule ends at ", total_iters);
 
-  // Measured for the budget: whole-network iterations (data loading included) and epoch ends.
-  double full_iter_s = 0, epoch_end_s = -1;
+  // Measured for the budget: whole-network iterations (data loading included; the last quarter
+  // epoch's) and epoch ends.
+  RecentMean full_iter_s(std::max<int64_t>(1, batches / 4));
+  double epoch_end_s = -1;
   int64_t full_iters = 0;
   auto cooldown_begin = [&] { return sc.head_iters + sc.warmup_iters + sc.hold_iters; };
-  // Re-plans hold and cooldown (the lead computes, every rank applies the same numbers).
-  auto replan = [&] {
-    if (plan_fixed) return;
+  // Re-plans hold and cooldown, or in a cooldown under way the cooldown's length (the lead
+  // computes, every rank applies the same numbers). `say`: print the plan when it changes.
+  auto replan = [&](bool say) {
+    if (!budgeted || full_iters == 0) return;
     int64_t hold = sc.hold_iters, cooldown = sc.cooldown_iters;
     if (lead) {
       BudgetInputs in;
       in.budget_s = c.time_budget_min * 60;
       in.elapsed_s = elapsed_before + seconds_since(kProcessStart);
       in.done = iteration;
-      in.iter_s = full_iter_s / static_cast<double>(full_iters);
+      in.iter_s = full_iter_s.mean();
       // Until one is measured, an epoch end is estimated as a forward pass over the held-out
       // images at 0.4 of a training iteration per batch.
       const double val_batches =
@@ -312,10 +327,11 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       in.warmup_iters = sc.warmup_iters;
       in.given_hold_iters = given_hold_iters;
       in.given_cooldown_iters = given_cooldown_iters;
+      if (hold_fixed) in.hold_fixed_iters = sc.hold_iters;
       const BudgetPlan p = plan_to_budget(in);
       hold = p.hold_iters;
       cooldown = p.cooldown_iters;
-      if (hold != sc.hold_iters || cooldown != sc.cooldown_iters || !planned)
+      if (say && (hold != sc.hold_iters || cooldown != sc.cooldown_iters || !planned))
         std::fprintf(stderr,
                      "time budget %.1f min: %.1f min spent, %.3f s per iteration, %.1f s per epoch end%s -> hold "
                      "%lld, cooldown %lld iterations (%.2f epochs in all), predicted end at %.1f min%s\n",
@@ -334,6 +350,13 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       hold = v[0], cooldown = v[1];
     }
     planned = true;
+    if (hold == sc.hold_iters && cooldown == sc.cooldown_iters) return;
+    if (hold_fixed && iteration > cooldown_begin()) {
+      // The learning rate goes on from here along the same curve over the new remaining length:
+      // a knot at this iteration (how the schedule ran before it is not needed again).
+      sc.cooldown_knot_progress = std::min(schedule.progress(iteration), std::nextafter(1.0, 0.0));
+      sc.cooldown_knot_iters = iteration - cooldown_begin();
+    }
     sc.hold_iters = hold;
     sc.cooldown_iters = cooldown;
     set_schedule();
@@ -378,7 +401,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
   };
 
   for (int64_t epoch = start_epoch; epoch < total_epochs; ++epoch) {
-    if (full_iters > 0) replan();
+    replan(/*say=*/true);
     if (epoch >= total_epochs) break;
     std::string phase = phase_of_iteration(sc, iteration), phases = phase;  // phases: all this epoch saw
     enter_phase(phase);
@@ -393,16 +416,19 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     int64_t seen = 0, right = 0, b = 0;
     auto last_step = Clock::now();
     for (const data::Batch& batch : train_loader) {
-      if (!plan_fixed && iteration >= cooldown_begin()) {  // the last moment the plan can change
-        if (full_iters > 0) {
-          replan();
-          epoch_batches = std::min(batches, total_iters - (iteration - b));
-          if (bar) bar->set_total(epoch_batches);
-        } else if (lead) {
-          std::cerr << "time budget: no whole-network iteration ran before the cooldown, so the schedule stays "
-                       "as given\n";
-        }
-        plan_fixed = full_iters == 0 || iteration >= cooldown_begin();
+      // The budget: the last moment hold and cooldown can change together, and every quarter
+      // epoch of the cooldown after it.
+      const bool cooldown_starts = budgeted && !hold_fixed && iteration >= cooldown_begin();
+      const bool cooldown_check = budgeted && hold_fixed && iteration > cooldown_begin() && b > 0 &&
+                                  (iteration - cooldown_begin()) % std::max<int64_t>(1, batches / 4) == 0;
+      if (cooldown_starts || cooldown_check) {
+        replan(/*say=*/cooldown_starts);
+        epoch_batches = std::min(batches, total_iters - (iteration - b));
+        if (bar) bar->set_total(epoch_batches);
+        if (cooldown_starts && full_iters == 0 && lead)
+          std::cerr << "time budget: no whole-network iteration ran before the cooldown, so the hold stays as "
+                       "given and the cooldown is planned once one has run\n";
+        if (iteration >= cooldown_begin()) hold_fixed = true;
       }
       if (b >= epoch_batches) break;
       if (std::string now = phase_of_iteration(sc, iteration); now != phase) {
@@ -479,7 +505,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       if (bar) bar->update(b, loss_sum / seen, static_cast<double>(right) / seen, seen);
       const auto step_end = Clock::now();
       if (phase != "head") {  // head iterations have no backward through the body
-        full_iter_s += std::chrono::duration<double>(step_end - last_step).count();
+        full_iter_s.add(std::chrono::duration<double>(step_end - last_step).count());
         ++full_iters;
       }
       last_step = step_end;
@@ -538,7 +564,11 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     if (planned) {
       meta["budget_hold_iters"] = std::to_string(sc.hold_iters);
       meta["budget_cooldown_iters"] = std::to_string(sc.cooldown_iters);
-      meta["budget_fixed"] = plan_fixed ? "1" : "0";
+      meta["budget_fixed"] = hold_fixed ? "1" : "0";
+      if (sc.cooldown_knot_iters > 0) {
+        meta["budget_cooldown_knot_iters"] = std::to_string(sc.cooldown_knot_iters);
+        meta["budget_cooldown_knot_progress"] = exact_decimal(sc.cooldown_knot_progress);
+      }
       meta["budget_elapsed_s"] = std::to_string(elapsed_before + seconds_since(kProcessStart));
     }
     bool improved = ds.val && rec.val_acc > best_acc;

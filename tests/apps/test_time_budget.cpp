@@ -54,7 +54,7 @@ TEST(TimeBudget, PlansTheLargestRunThatFitsOnRandomInputs) {
   std::mt19937_64 rng(11);
   auto uni = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
   auto pick = [&](int64_t a, int64_t b) { return std::uniform_int_distribution<int64_t>(a, b)(rng); };
-  int overruns = 0, capped = 0, fitted = 0;
+  int overruns = 0, capped = 0, fitted = 0, cooled = 0;
   for (int trial = 0; trial < 3000; ++trial) {
     BudgetInputs in;
     in.batches_per_epoch = pick(1, 40);
@@ -63,8 +63,15 @@ TEST(TimeBudget, PlansTheLargestRunThatFitsOnRandomInputs) {
     in.given_hold_iters = pick(0, 120);
     in.given_cooldown_iters = pick(in.given_hold_iters == 0 ? 1 : 0, 160);
     const int64_t fixed = in.head_iters + in.warmup_iters;
-    // Planned before the cooldown begins: anywhere in head, warmup or the hold so far.
-    in.done = pick(0, fixed + in.given_hold_iters);
+    // Planned before the cooldown begins (anywhere in head, warmup or the hold so far), or in a
+    // cooldown under way after a hold the budget had planned at any length.
+    const bool cooling = trial % 3 == 0 && in.given_cooldown_iters > 0;
+    if (cooling) {
+      in.hold_fixed_iters = pick(0, 2 * in.given_hold_iters);
+      in.done = fixed + in.hold_fixed_iters + pick(0, 3 * in.given_cooldown_iters);
+    } else {
+      in.done = pick(0, fixed + in.given_hold_iters);
+    }
     in.iter_s = uni(0.05, 2.0);
     in.epoch_end_s = trial % 5 == 0 ? 0.0 : uni(0.0, 30.0);
     in.elapsed_s = uni(0.0, 200.0);
@@ -80,6 +87,15 @@ TEST(TimeBudget, PlansTheLargestRunThatFitsOnRandomInputs) {
     if (!p.overrun) {
       EXPECT_LE(p.predicted_s, in.budget_s + 1e-9);
     }
+    overruns += p.overrun;
+    capped += p.capped;
+    fitted += !p.overrun && !p.capped;
+    if (cooling) {
+      ASSERT_EQ(p.hold_iters, in.hold_fixed_iters) << "trial " << trial << ": the hold is over";
+      ASSERT_GE(p.total_iters, in.done + 1) << "trial " << trial;
+      cooled += 1;
+      continue;
+    }
     EXPECT_GE(p.hold_iters, std::max<int64_t>(0, in.done - fixed)) << "what has run stays run";
     if (in.given_cooldown_iters > 0) {
       EXPECT_GE(p.cooldown_iters, 1);
@@ -94,14 +110,12 @@ TEST(TimeBudget, PlansTheLargestRunThatFitsOnRandomInputs) {
       EXPECT_LE(std::abs(static_cast<double>(p.hold_iters) - share * static_cast<double>(span)), 0.5 + 1e-9)
           << "trial " << trial;
     }
-    overruns += p.overrun;
-    capped += p.capped;
-    fitted += !p.overrun && !p.capped;
   }
   // The random inputs reach every kind of plan.
   EXPECT_GT(overruns, 50);
   EXPECT_GT(capped, 50);
   EXPECT_GT(fitted, 500);
+  EXPECT_GT(cooled, 500);
 }
 
 TEST(TimeBudget, ShrinksAndStretchesHoldAndCooldownTogether) {
@@ -133,6 +147,52 @@ TEST(TimeBudget, ShrinksAndStretchesHoldAndCooldownTogether) {
   EXPECT_TRUE(p.overrun);
   EXPECT_EQ(p.hold_iters, 65);
   EXPECT_EQ(p.cooldown_iters, 1);
+}
+
+TEST(TimeBudget, InACooldownUnderWayOnlyItsLengthChanges) {
+  // The recipe of the test above with the cooldown begun after a hold of 200 planned iterations
+  // (cooldown from 235), now at 300: 1 s per iteration, 10 s per epoch end.
+  BudgetInputs in;
+  in.batches_per_epoch = 100;
+  in.head_iters = 20, in.warmup_iters = 15, in.given_hold_iters = 213, in.given_cooldown_iters = 302;
+  in.hold_fixed_iters = 200;
+  in.done = 300, in.iter_s = 1.0, in.epoch_end_s = 10.0, in.elapsed_s = 400.0;
+  in.budget_s = 400 + 250 + 30;  // 250 more iterations and the epoch ends at 400, 500 and 550
+  BudgetPlan p = plan_to_budget(in);
+  EXPECT_EQ(p.total_iters, 550);
+  EXPECT_EQ(p.hold_iters, 200);
+  EXPECT_EQ(p.cooldown_iters, 550 - 235);
+  EXPECT_FALSE(p.overrun || p.capped);
+  // The machine slowed to 2 s per iteration: the cooldown shrinks (130 more iterations, epoch
+  // ends at 400 and 430: 130·2 + 20 = 280; one more would need 282).
+  in.iter_s = 2.0;
+  p = plan_to_budget(in);
+  EXPECT_EQ(p.total_iters, 430);
+  EXPECT_EQ(p.hold_iters, 200);
+  // Spent: one more iteration.
+  in.elapsed_s = in.budget_s;
+  p = plan_to_budget(in);
+  EXPECT_TRUE(p.overrun);
+  EXPECT_EQ(p.total_iters, 301);
+  EXPECT_EQ(p.cooldown_iters, 301 - 235);
+  // A hold that ends after what has run is not a cooldown under way.
+  in.hold_fixed_iters = 300;
+  EXPECT_THROW(plan_to_budget(in), std::exception);
+}
+
+TEST(TimeBudget, RecentMeanForgetsAllButTheLastWindow) {
+  ember::apps::RecentMean m(3);
+  EXPECT_EQ(m.mean(), 0.0);
+  m.add(1);
+  EXPECT_DOUBLE_EQ(m.mean(), 1.0);
+  m.add(2);
+  EXPECT_DOUBLE_EQ(m.mean(), 1.5);
+  for (double v : {3.0, 4.0, 5.0}) m.add(v);
+  EXPECT_DOUBLE_EQ(m.mean(), 4.0);  // 3, 4, 5
+  EXPECT_EQ(m.count(), 3);
+  m.add(100);
+  EXPECT_DOUBLE_EQ(m.mean(), (4.0 + 5.0 + 100.0) / 3.0);
+  EXPECT_THROW(ember::apps::RecentMean(0), std::exception);
 }
 
 TEST(TimeBudget, BadInputsAreErrorsNamingThem) {
@@ -184,6 +244,7 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
   EXPECT_EQ(ck.metadata.at("budget_hold_iters"), "15");
   EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "15");
   EXPECT_EQ(ck.metadata.at("budget_fixed"), "1");
+  EXPECT_EQ(ck.metadata.count("budget_cooldown_knot_iters"), 0u);  // planned before the cooldown began
   // Resumed, the checkpoint's plan stands (the flags' one epoch would end at iteration 10).
   r = ember::testing::run_app(std::string(kRun) + " --hold 0.5 --cooldown 0.5 --out " + a + " --resume " + a +
                               "/last.safetensors");
@@ -203,6 +264,45 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
   const std::string csv = ember::testing::read_text(b + "/metrics.csv");
   EXPECT_EQ(ember::testing::count_lines(csv), 3) << csv;
   EXPECT_NE(csv.find(",cooldown,"), std::string::npos) << csv;
+
+  // The cooldown re-planned while under way (every quarter epoch, here 2 iterations): from
+  // iteration 0 (hold 0) nothing has been measured yet, so the first plan is at iteration 2,
+  // where the linear cooldown is 0.1 (of 20) or 0.2 (of 10) of its way down. From there the
+  // learning rate goes on from where it is to --final-lr over the new length.
+  const std::string lin = std::string(kRun) + " --lr 0.01 --final-lr 0 --cooldown-shape linear --hold 0";
+  auto last_lr = [](const std::string& out_dir) {
+    const std::string jsonl = ember::testing::read_text(out_dir + "/metrics.jsonl");
+    const size_t at = jsonl.rfind("\"lr\": ");
+    return at == std::string::npos ? -1.0 : std::stod(jsonl.substr(at + 6));
+  };
+  // Spent: the cooldown shrinks to end at the next iteration.
+  const std::string d = (dir / "shrunk").string();
+  r = ember::testing::run_app(lin + " --cooldown 2 --time-budget 0.001 --out " + d);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("no whole-network iteration ran before the cooldown"), std::string::npos) << r.output;
+  ck = ember::nn::load_safetensors(d + "/last.safetensors");
+  EXPECT_EQ(ck.metadata.at("iteration"), "3");
+  EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "3");
+  EXPECT_EQ(ck.metadata.at("budget_cooldown_knot_iters"), "2");
+  EXPECT_EQ(std::stod(ck.metadata.at("budget_cooldown_knot_progress")), 0.1);
+  EXPECT_NEAR(last_lr(d), 0.01 * (1 - 0.1), 1e-9);  // iteration 2, the knot: where the curve was
+  // An hour: the cooldown stretches to the cap, 3 x 10 iterations, and the last iteration's
+  // rate is (1 − (0.2 + 0.8·27/28))·0.01.
+  const std::string e = (dir / "stretched").string();
+  r = ember::testing::run_app(lin + " --cooldown 1 --time-budget 60 --out " + e);
+  ASSERT_EQ(r.code, 0) << r.output;
+  ck = ember::nn::load_safetensors(e + "/last.safetensors");
+  EXPECT_EQ(ck.metadata.at("iteration"), "30");
+  EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "30");
+  EXPECT_EQ(ck.metadata.at("budget_cooldown_knot_iters"), "2");
+  EXPECT_EQ(std::stod(ck.metadata.at("budget_cooldown_knot_progress")), 0.2);
+  EXPECT_NEAR(last_lr(e), 0.01 * (1 - (0.2 + 0.8 * 27.0 / 28.0)), 1e-9);
+  EXPECT_EQ(ember::testing::count_lines(ember::testing::read_text(e + "/metrics.csv")), 4) << r.output;
+  // Resumed, the knot travels with the plan.
+  r = ember::testing::run_app(lin + " --cooldown 1 --time-budget 60 --out " + e + " --resume " + e +
+                              "/last.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("time-budget plan: hold 0, cooldown 30"), std::string::npos) << r.output;
 
   // Nothing to scale is a clear error.
   r = ember::testing::run_app(

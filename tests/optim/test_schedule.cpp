@@ -17,6 +17,13 @@ double cosine(double start, double end, double p) { return end + (start - end) *
 
 }  // namespace
 
+// The ember::Error message `message` contains `part`.
+#define EXPECT_MESSAGE_HAS(message, part)                        \
+  do {                                                           \
+    const std::string m_ = (message);                            \
+    EXPECT_NE(m_.find(part), std::string::npos) << "message: " << m_; \
+  } while (0)
+
 TEST(PhaseSchedule, ValuesAndNamesAtEveryPhaseBoundary) {
   // head [0, 10) · warmup [10, 15) · hold [15, 35) · cooldown [35, 50)
   optim::PhaseScheduleConfig c{.head_iters = 10, .head_lr = 0.01, .warmup_iters = 5, .warmup_start = 0.001,
@@ -62,6 +69,48 @@ TEST(PhaseSchedule, ValuesAndNamesAtEveryPhaseBoundary) {
   EXPECT_THROW(linear.lr(-1), Error);
   EXPECT_THROW(optim::PhaseSchedule({.peak_lr = 0.1}), Error);  // every phase empty
   EXPECT_THROW(optim::PhaseSchedule({.head_iters = -1, .peak_lr = 0.1, .cooldown_iters = 3}), Error);
+}
+
+TEST(PhaseSchedule, AKnotCutsTheCooldownCurveAndEachPartKeepsItsOwnPace) {
+  // hold [0, 4), cooldown [4, 4 + C) with a knot after K iterations at progress q.
+  for (Anneal shape : {Anneal::linear, Anneal::cosine}) {
+    auto curve = [&](double p) { return shape == Anneal::linear ? 0.2 + (0.01 - 0.2) * p : cosine(0.2, 0.01, p); };
+    optim::PhaseScheduleConfig c{.peak_lr = 0.2, .hold_iters = 4, .cooldown_iters = 30, .final_lr = 0.01,
+                                 .cooldown = shape, .cooldown_knot_iters = 7, .cooldown_knot_progress = 0.4};
+    optim::PhaseSchedule s(c);
+    EXPECT_EQ(s.total_iters(), 34);
+    EXPECT_EQ(s.phase_begin("cooldown"), 4);
+    for (int64_t it = 4; it < 34; ++it) {
+      const int64_t k = it - 4;  // iterations into the cooldown
+      const double p = k < 7 ? 0.4 * static_cast<double>(k) / 7.0 : 0.4 + 0.6 * static_cast<double>(k - 7) / 23.0;
+      EXPECT_EQ(s.phase(it), "cooldown") << it;
+      EXPECT_NEAR(s.progress(it), p, 1e-15) << it;
+      EXPECT_NEAR(s.lr(it), curve(p), 1e-15) << it;
+    }
+    EXPECT_NEAR(s.lr(34), 0.01, 1e-15);
+    EXPECT_EQ(s.progress(34), 1.0);
+    EXPECT_NEAR(s.lr(3), 0.2, 1e-15);
+
+    // A knot where the uneven cooldown already was changes nothing: a cooldown of 20 knotted at
+    // 5 with progress 5/20 is the plain cooldown of 20.
+    optim::PhaseSchedule plain({.peak_lr = 0.2, .hold_iters = 4, .cooldown_iters = 20, .final_lr = 0.01, .cooldown = shape});
+    optim::PhaseSchedule knotted({.peak_lr = 0.2, .hold_iters = 4, .cooldown_iters = 20, .final_lr = 0.01,
+                                  .cooldown = shape, .cooldown_knot_iters = 5, .cooldown_knot_progress = 0.25});
+    for (int64_t it = 0; it <= 26; ++it) EXPECT_NEAR(knotted.lr(it), plain.lr(it), 1e-15) << it;
+  }
+  // A knot outside the cooldown or a progress outside [0, 1) is an error naming it.
+  auto bad = [](int64_t k, double q) {
+    return optim::PhaseSchedule({.peak_lr = 0.1, .cooldown_iters = 10, .cooldown_knot_iters = k, .cooldown_knot_progress = q});
+  };
+  EXPECT_NO_THROW(bad(9, 0.99));
+  EXPECT_MESSAGE_HAS(ember::testing::error_of([&] { bad(10, 0.5); }), "knot at iteration 10");
+  EXPECT_MESSAGE_HAS(ember::testing::error_of([&] { bad(-1, 0.5); }), "knot at iteration -1");
+  EXPECT_MESSAGE_HAS(ember::testing::error_of([&] { bad(3, 1.0); }), "progress at its knot is 1");
+  EXPECT_MESSAGE_HAS(ember::testing::error_of([&] { bad(3, std::nan("")); }), "progress at its knot");
+  EXPECT_MESSAGE_HAS(ember::testing::error_of([] {
+                     optim::PiecewiseSchedule({{"part", 3, 0.1, 0.0, Anneal::linear, 0.7, 0.2}});
+                   }),
+                   "from 0.7 to 0.2");
 }
 
 TEST(CosineSchedule, WarmsUpThenFollowsTheCosine) {
