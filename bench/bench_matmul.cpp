@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,46 @@ double measured_peak(cpu::CpuIsa isa) {
   return peaks[isa];
 }
 
+// The micro-kernel alone, every operand in L1: each thread calls the tile kernel over and over
+// on its own packed panels of kc = 256 (a: 256×mr, b: 256×nr, accumulating into one tile of c),
+// or tile_rows on mr rows of a read in place (`rows`). The most the GEMM driver around it could
+// reach; against fma_peak it shows what the kernel's loads and broadcasts cost, and against the
+// shapes below what the driver (packing, blocking, cache misses) costs.
+cpu::GemmKernel kernel_of(cpu::CpuIsa isa) {
+#if defined(__x86_64__)
+  if (isa == cpu::CpuIsa::avx512) return cpu::gemm_kernel_avx512();
+  if (isa == cpu::CpuIsa::avx2) return cpu::gemm_kernel_avx2();
+#endif
+  return cpu::gemm_kernel_portable();
+}
+
+void bench_tile_l1(benchmark::State& state, cpu::CpuIsa isa, bool rows) {
+  const cpu::GemmKernel kern = kernel_of(isa);
+  constexpr int64_t kc = 256, calls = 2000;
+  double flops = 0;
+  for (auto _ : state) {
+#pragma omp parallel for num_threads(bench_threads()) reduction(+ : flops)
+    for (int t = 0; t < bench_threads(); ++t) {
+      // 64-byte aligned, as the kernels' packed panels are (the AVX-512 one loads them aligned).
+      auto floats = [](int64_t n, float value) {
+        std::unique_ptr<float, decltype(&std::free)> p(
+            static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>((n * 4 + 63) / 64 * 64))), &std::free);
+        std::fill(p.get(), p.get() + n, value);
+        return p;
+      };
+      auto a = floats(kc * kern.mr, 0.5f), b = floats(kc * kern.nr, 0.25f), c = floats(int64_t{kern.mr} * kern.nr, 0);
+      for (int64_t i = 0; i < calls; ++i) {
+        if (rows) kern.tile_rows(kc, a.get(), kc, b.get(), c.get(), kern.nr, true, nullptr);
+        else kern.tile(kc, a.get(), b.get(), c.get(), kern.nr, true, nullptr);
+      }
+      benchmark::DoNotOptimize(c.get());
+      flops += 2.0 * static_cast<double>(calls) * kc * kern.mr * kern.nr;
+    }
+  }
+  state.counters["GFLOP"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["peak"] = benchmark::Counter(flops * 1e-9 / measured_peak(isa), benchmark::Counter::kIsRate);
+}
+
 void bench_ember_cpu(benchmark::State& state, GemmShape s, cpu::CpuIsa isa) {
   cpu::set_num_threads(bench_threads());
   cpu::set_cpu_isa(isa);
@@ -254,6 +295,11 @@ int main(int argc, char** argv) {
   for (auto it = isas.rbegin(); it != isas.rend() && *it != cpu::CpuIsa::portable; ++it)
     benchmark::RegisterBenchmark((std::string("cpu/fma_peak/") + cpu::isa_name(*it)).c_str(), bench_fma_peak, *it)
         ->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (auto it = isas.rbegin(); it != isas.rend() && *it != cpu::CpuIsa::portable; ++it)
+    for (bool rows : {false, true})
+      benchmark::RegisterBenchmark((std::string("cpu/tile_l1/") + cpu::isa_name(*it) + (rows ? "/rows" : "/packed")).c_str(),
+                                   bench_tile_l1, *it, rows)
+          ->UseRealTime()->Unit(benchmark::kMillisecond);
   for (auto it = isas.rbegin(); it != isas.rend() && *it != cpu::CpuIsa::portable; ++it)
     for (const GemmShape& s : kShapes)
       benchmark::RegisterBenchmark((std::string("cpu/ember_") + cpu::isa_name(*it) + "/" + s.name).c_str(),
