@@ -23,6 +23,7 @@ inline void tile_body(int64_t k, const float* a, int64_t lda, const float* b, fl
   __m256 acc[kMR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < kMR; ++i) acc[i][0] = init0, acc[i][1] = init1;
+#pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p, b += kNR) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
