@@ -275,9 +275,14 @@ RecipeResult run_recipe(const RecipeConfig& c) {
     if (meta.has("budget_hold_iters")) {  // the run was fitted to a time budget: its plan stands
       sc.hold_iters = meta.integer("budget_hold_iters");
       sc.cooldown_iters = meta.integer("budget_cooldown_iters");
-      if (meta.has("budget_cooldown_knot_iters")) {
+      if (meta.has("budget_cooldown_knot_iters")) {  // a cooldown re-planned while under way
         sc.cooldown_knot_iters = meta.integer("budget_cooldown_knot_iters");
         sc.cooldown_knot_progress = meta.real("budget_cooldown_knot_progress");
+        EMBER_CHECK(sc.cooldown_knot_iters < sc.cooldown_iters && sc.cooldown_knot_progress < 1, "resume: '",
+                    c.resume, "' has its cooldown's knot at iteration ", sc.cooldown_knot_iters, " (progress ",
+                    sc.cooldown_knot_progress, ") of a cooldown of ", sc.cooldown_iters,
+                    " iterations: budget_cooldown_knot_iters must be below budget_cooldown_iters and "
+                    "budget_cooldown_knot_progress below 1");
       }
       planned = true;
       hold_fixed = meta.integer("budget_fixed") == 1;

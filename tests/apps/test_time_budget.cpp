@@ -303,6 +303,19 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
                               "/last.safetensors");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("time-budget plan: hold 0, cooldown 30"), std::string::npos) << r.output;
+  // A crafted knot outside the cooldown, or at its end, is refused naming the file and the keys.
+  for (auto [key, value] : {std::pair{"budget_cooldown_knot_iters", "30"}, std::pair{"budget_cooldown_knot_progress", "1"},
+                            std::pair{"budget_cooldown_knot_progress", "nan"}}) {
+    ember::nn::SafetensorsFile crafted = ember::nn::load_safetensors(e + "/last.safetensors");
+    crafted.metadata[key] = value;
+    const std::string bad = (dir / "crafted.safetensors").string();
+    ember::nn::save_safetensors(bad, crafted.tensors, crafted.metadata);
+    r = ember::testing::run_app(lin + " --cooldown 1 --time-budget 60 --out " + (dir / "crafted").string() +
+                                " --resume " + bad);
+    EXPECT_NE(r.code, 0) << key << " = " << value;
+    EXPECT_NE(r.output.find("'" + bad + "'"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("budget_cooldown_knot_"), std::string::npos) << r.output;
+  }
 
   // Nothing to scale is a clear error.
   r = ember::testing::run_app(
