@@ -7,7 +7,7 @@ and prints "<model> <N> img/s" last.
 
 Models (built with timm so the architectures match ember's, which follows timm):
   effnet_b0      efficientnet_b0, 20 classes, dropout 0.2, drop-path 0.2, stride-1 stem (32x32 input)
-  vit_ti_p4      vit_tiny_patch16_224 with patch 4 at 32x32 (65 tokens), 20 classes
+  vit_ti_p4      vit_tiny_patch16_224 with patch 4 at 32x32 (65 tokens), 20 classes, drop-path 0.1 (as ember's)
   effnet_b0_224  efficientnet_b0 at 224x224
   vit_b16        vit_base_patch16_224
   tf_efficientnet_lite0   the fine-tuning recipe's network (ReLU6, no SE, TF "SAME" padding),
@@ -38,8 +38,9 @@ def build(name, classes):
         return timm.create_model("efficientnet_b0", pretrained=False, num_classes=classes, drop_rate=0.2,
                                  drop_path_rate=0.2), 224
     if name == "vit_ti_p4":
+        # drop_path_rate 0.1: ember's vit_ti_p4 trains with it (ViTConfig's default), so both do the same work.
         return timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=classes, patch_size=4,
-                                 img_size=32), 32
+                                 img_size=32, drop_path_rate=0.1), 32
     if name == "vit_b16":
         return timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=classes), 224
     if name == "tf_efficientnet_lite0":
