@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "nn/safetensors.h"
@@ -227,6 +228,24 @@ TEST(TimeBudget, BadInputsAreErrorsNamingThem) {
 namespace {
 const char* kRun = "ember-effnet --model effnet_tiny --generated-size 200 --val-fraction 0.2 --batch 16 --workers 1"
                    " --threads 1 --head-epochs 0 --warmup 0 --seed 4";
+
+// The run's last checkpoint holds these metadata values ("" = the key is absent); the knot's
+// progress is compared as a number.
+void expect_checkpoint(const std::string& out_dir, const std::map<std::string, std::string>& want) {
+  const auto meta = ember::nn::load_safetensors(out_dir + "/last.safetensors").metadata;
+  for (const auto& [key, value] : want) {
+    SCOPED_TRACE(out_dir + ": " + key);
+    if (value.empty()) {
+      EXPECT_EQ(meta.count(key), 0u);
+    } else if (!meta.count(key)) {
+      ADD_FAILURE() << "no " << key;
+    } else if (key == "budget_cooldown_knot_progress") {
+      EXPECT_EQ(std::stod(meta.at(key)), std::stod(value));
+    } else {
+      EXPECT_EQ(meta.at(key), value);
+    }
+  }
+}
 }
 
 TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
@@ -239,12 +258,9 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("capped at 3x"), std::string::npos) << r.output;
   EXPECT_EQ(ember::testing::count_lines(ember::testing::read_text(a + "/metrics.csv")), 4) << r.output;
-  auto ck = ember::nn::load_safetensors(a + "/last.safetensors");
-  EXPECT_EQ(ck.metadata.at("iteration"), "30");
-  EXPECT_EQ(ck.metadata.at("budget_hold_iters"), "15");
-  EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "15");
-  EXPECT_EQ(ck.metadata.at("budget_fixed"), "1");
-  EXPECT_EQ(ck.metadata.count("budget_cooldown_knot_iters"), 0u);  // planned before the cooldown began
+  // Planned before the cooldown began: no knot.
+  expect_checkpoint(a, {{"iteration", "30"}, {"budget_hold_iters", "15"}, {"budget_cooldown_iters", "15"},
+                        {"budget_fixed", "1"}, {"budget_cooldown_knot_iters", ""}});
   // Resumed, the checkpoint's plan stands (the flags' one epoch would end at iteration 10).
   r = ember::testing::run_app(std::string(kRun) + " --hold 0.5 --cooldown 0.5 --out " + a + " --resume " + a +
                               "/last.safetensors");
@@ -257,10 +273,7 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
   r = ember::testing::run_app(std::string(kRun) + " --hold 1 --cooldown 1 --time-budget 0.001 --out " + b);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("the budget cannot be met"), std::string::npos) << r.output;
-  ck = ember::nn::load_safetensors(b + "/last.safetensors");
-  EXPECT_EQ(ck.metadata.at("iteration"), "11");
-  EXPECT_EQ(ck.metadata.at("budget_hold_iters"), "10");
-  EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "1");
+  expect_checkpoint(b, {{"iteration", "11"}, {"budget_hold_iters", "10"}, {"budget_cooldown_iters", "1"}});
   const std::string csv = ember::testing::read_text(b + "/metrics.csv");
   EXPECT_EQ(ember::testing::count_lines(csv), 3) << csv;
   EXPECT_NE(csv.find(",cooldown,"), std::string::npos) << csv;
@@ -280,22 +293,16 @@ TEST(TimeBudget, TheTrainerFollowsThePlanAndCheckpointsIt) {
   r = ember::testing::run_app(lin + " --cooldown 2 --time-budget 0.001 --out " + d);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("no whole-network iteration ran before the cooldown"), std::string::npos) << r.output;
-  ck = ember::nn::load_safetensors(d + "/last.safetensors");
-  EXPECT_EQ(ck.metadata.at("iteration"), "3");
-  EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "3");
-  EXPECT_EQ(ck.metadata.at("budget_cooldown_knot_iters"), "2");
-  EXPECT_EQ(std::stod(ck.metadata.at("budget_cooldown_knot_progress")), 0.1);
+  expect_checkpoint(d, {{"iteration", "3"}, {"budget_cooldown_iters", "3"}, {"budget_cooldown_knot_iters", "2"},
+                        {"budget_cooldown_knot_progress", "0.1"}});
   EXPECT_NEAR(last_lr(d), 0.01 * (1 - 0.1), 1e-9);  // iteration 2, the knot: where the curve was
   // An hour: the cooldown stretches to the cap, 3 x 10 iterations, and the last iteration's
   // rate is (1 − (0.2 + 0.8·27/28))·0.01.
   const std::string e = (dir / "stretched").string();
   r = ember::testing::run_app(lin + " --cooldown 1 --time-budget 60 --out " + e);
   ASSERT_EQ(r.code, 0) << r.output;
-  ck = ember::nn::load_safetensors(e + "/last.safetensors");
-  EXPECT_EQ(ck.metadata.at("iteration"), "30");
-  EXPECT_EQ(ck.metadata.at("budget_cooldown_iters"), "30");
-  EXPECT_EQ(ck.metadata.at("budget_cooldown_knot_iters"), "2");
-  EXPECT_EQ(std::stod(ck.metadata.at("budget_cooldown_knot_progress")), 0.2);
+  expect_checkpoint(e, {{"iteration", "30"}, {"budget_cooldown_iters", "30"}, {"budget_cooldown_knot_iters", "2"},
+                        {"budget_cooldown_knot_progress", "0.2"}});
   EXPECT_NEAR(last_lr(e), 0.01 * (1 - (0.2 + 0.8 * 27.0 / 28.0)), 1e-9);
   EXPECT_EQ(ember::testing::count_lines(ember::testing::read_text(e + "/metrics.csv")), 4) << r.output;
   // Resumed, the knot travels with the plan.
