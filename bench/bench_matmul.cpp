@@ -149,16 +149,8 @@ double measured_peak(cpu::CpuIsa isa) {
 // or tile_rows on mr rows of a read in place (`rows`). The most the GEMM driver around it could
 // reach; against fma_peak it shows what the kernel's loads and broadcasts cost, and against the
 // shapes below what the driver (packing, blocking, cache misses) costs.
-cpu::GemmKernel kernel_of(cpu::CpuIsa isa) {
-#if defined(__x86_64__)
-  if (isa == cpu::CpuIsa::avx512) return cpu::gemm_kernel_avx512();
-  if (isa == cpu::CpuIsa::avx2) return cpu::gemm_kernel_avx2();
-#endif
-  return cpu::gemm_kernel_portable();
-}
-
 void bench_tile_l1(benchmark::State& state, cpu::CpuIsa isa, bool rows) {
-  const cpu::GemmKernel kern = kernel_of(isa);
+  const cpu::GemmKernel kern = cpu::gemm_kernel(isa);
   constexpr int64_t kc = 256, calls = 2000;
   double flops = 0;
   for (auto _ : state) {

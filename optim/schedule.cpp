@@ -35,18 +35,22 @@ const PiecewiseSchedule::Phase& PiecewiseSchedule::find(int64_t it, int64_t& beg
   return *last;
 }
 
+// Where `it` is along phase p's curve, p beginning at iteration `begin`.
+static double progress_in(const PiecewiseSchedule::Phase& p, int64_t begin, int64_t it) {
+  return p.from + (p.to - p.from) * (static_cast<double>(it - begin) / static_cast<double>(p.iters));
+}
+
 double PiecewiseSchedule::progress(int64_t it) const {
   int64_t begin;
   const Phase& p = find(it, begin);
-  if (begin < 0) return 1.0;
-  return p.from + (p.to - p.from) * (static_cast<double>(it - begin) / static_cast<double>(p.iters));
+  return begin < 0 ? 1.0 : progress_in(p, begin, it);
 }
 
 double PiecewiseSchedule::lr(int64_t it) const {
   int64_t begin;
   const Phase& p = find(it, begin);
   if (begin < 0) return p.end;
-  const double progress = p.from + (p.to - p.from) * (static_cast<double>(it - begin) / static_cast<double>(p.iters));
+  const double progress = progress_in(p, begin, it);
   if (p.shape == Anneal::linear) return p.start + (p.end - p.start) * progress;
   return p.end + (p.start - p.end) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
 }

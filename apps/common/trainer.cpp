@@ -306,8 +306,9 @@ RecipeResult run_recipe(const RecipeConfig& c) {
               " but the schedule ends at ", total_iters);
 
   // Measured for the budget: whole-network iterations (data loading included; the last quarter
-  // epoch's) and epoch ends.
-  RecentMean full_iter_s(std::max<int64_t>(1, batches / 4));
+  // epoch's) and epoch ends. A quarter epoch is also how often a cooldown under way is re-planned.
+  const int64_t quarter_epoch = std::max<int64_t>(1, batches / 4);
+  RecentMean full_iter_s(quarter_epoch);
   double epoch_end_s = -1;
   int64_t full_iters = 0;
   auto cooldown_begin = [&] { return sc.head_iters + sc.warmup_iters + sc.hold_iters; };
@@ -425,7 +426,7 @@ RecipeResult run_recipe(const RecipeConfig& c) {
       // epoch of the cooldown after it.
       const bool cooldown_starts = budgeted && !hold_fixed && iteration >= cooldown_begin();
       const bool cooldown_check = budgeted && hold_fixed && iteration > cooldown_begin() && b > 0 &&
-                                  (iteration - cooldown_begin()) % std::max<int64_t>(1, batches / 4) == 0;
+                                  (iteration - cooldown_begin()) % quarter_epoch == 0;
       if (cooldown_starts || cooldown_check) {
         replan(/*say=*/cooldown_starts);
         epoch_batches = std::min(batches, total_iters - (iteration - b));

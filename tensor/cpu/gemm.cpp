@@ -46,14 +46,6 @@ bool processor_has(CpuIsa isa) {
 #endif
 }
 
-GemmKernel kernel_for(CpuIsa isa) {
-#if defined(__x86_64__)
-  if (isa == CpuIsa::avx512) return gemm_kernel_avx512();
-  if (isa == CpuIsa::avx2) return gemm_kernel_avx2();
-#endif
-  return gemm_kernel_portable();
-}
-
 CpuIsa isa_from_env() {
   const char* e = std::getenv("EMBER_CPU_ISA");
   if (!e || !*e) return supported_isas().back();
@@ -65,7 +57,7 @@ CpuIsa isa_from_env() {
 }
 
 GemmKernel& active_kernel() {
-  static GemmKernel k = kernel_for(isa_from_env());
+  static GemmKernel k = gemm_kernel(isa_from_env());
   return k;
 }
 
@@ -255,11 +247,19 @@ CpuIsa isa_from_name(const std::string& name) {
   throw make_error("'", name, "': expected avx512, avx2 or portable");
 }
 
+GemmKernel gemm_kernel(CpuIsa isa) {
+#if defined(__x86_64__)
+  if (isa == CpuIsa::avx512) return gemm_kernel_avx512();
+  if (isa == CpuIsa::avx2) return gemm_kernel_avx2();
+#endif
+  return gemm_kernel_portable();
+}
+
 CpuIsa cpu_isa() { return active_kernel().isa; }
 
 void set_cpu_isa(CpuIsa isa) {
   if (!processor_has(isa)) throw make_error("set_cpu_isa: this processor does not support ", isa_name(isa));
-  active_kernel() = kernel_for(isa);
+  active_kernel() = gemm_kernel(isa);
 }
 
 template <>

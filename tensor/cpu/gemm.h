@@ -72,5 +72,8 @@ struct GemmKernel {
 GemmKernel gemm_kernel_portable();
 GemmKernel gemm_kernel_avx2();    // defined only in x86-64 builds
 GemmKernel gemm_kernel_avx512();  // defined only in x86-64 builds
+// The kernels of `isa` (of the portable set where the build has no x86-64 kernels); for
+// benchmarks of one kernel, and what set_cpu_isa installs.
+GemmKernel gemm_kernel(CpuIsa isa);
 
 }  // namespace ember::cpu
